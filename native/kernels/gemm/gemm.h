@@ -1,0 +1,22 @@
+// Plain C++ SGEMM entry point (no N-API). See gemm.cc for the BLIS-style implementation.
+#pragma once
+#include <cstdint>
+
+namespace avgk {
+
+// Batched strided SGEMM: for t in [0, batch):
+//   C_t = alpha * A_t * B_t + beta * C_t,  A_t m×k, B_t k×n, C_t m×n
+//   A_t(i,p) = A[t*bsA + i*rsA + p*csA], B_t(p,j) = B[t*bsB + p*rsB + j*csB],
+//   C_t(i,j) = C[t*bsC + i*rsC + j]   (unit column stride)
+// beta == 0 overwrites C (NaN/Inf in C never propagate). Transposes are expressed through strides.
+// Multi-threaded over the pool configured by set_num_threads().
+void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* A, int64_t rsA, int64_t csA, int64_t bsA,
+           const float* B, int64_t rsB, int64_t csB, int64_t bsB,
+           float beta, float* C, int64_t rsC, int64_t bsC);
+
+// Thread count used by every multi-threaded kernel. Defaults to the number of physical cores.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace avgk
