@@ -1,0 +1,147 @@
+/**
+ * Elementwise ops: forward and backward side by side. Binary ops broadcast (NumPy rules) by
+ * reading their operands through strides; their backward sums the gradient back to each shape.
+ */
+import { Tensor, type TensorLike } from '../../tensor/tensor.js';
+import { backend, Unary, Binary, type UnaryOp, type BinaryOp } from '../../backend/index.js';
+import { broadcastShapes, broadcastStrides, numel, sameShape, shapeStr } from '../../tensor/shape.js';
+import { record } from '../engine.js';
+import { sum } from './reduce.js';
+
+// ------------------------------------------------------------------------------------ unary
+
+function unary(name: string, op: UnaryOp, x: Tensor, p = 0, q = 0): Tensor {
+  const xd = x.f32(name);
+  const yd = new Float32Array(xd.length);
+  backend().unary(op, xd, yd, p, q);
+  const y = new Tensor(yd, x.shape);
+  return record(y, name, [x], (g) => {
+    const gx = new Float32Array(xd.length);
+    backend().unaryBackward(op, xd, yd, g.f32(name), gx, p, q);
+    return [new Tensor(gx, x.shape)];
+  });
+}
+
+export const neg = (x: Tensor): Tensor => unary('neg', Unary.neg, x);
+export const exp = (x: Tensor): Tensor => unary('exp', Unary.exp, x);
+export const log = (x: Tensor): Tensor => unary('log', Unary.log, x);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', Unary.sqrt, x);
+export const relu = (x: Tensor): Tensor => unary('relu', Unary.relu, x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', Unary.sigmoid, x);
+export const tanh = (x: Tensor): Tensor => unary('tanh', Unary.tanh, x);
+export const abs = (x: Tensor): Tensor => unary('abs', Unary.abs, x);
+
+export function pow(x: Tensor, p: number): Tensor {
+  if (typeof p !== 'number' || Number.isNaN(p)) throw new Error(`pow: the exponent must be a number, got ${String(p)}`);
+  return unary('pow', Unary.pow, x, p);
+}
+
+/** a*x + b for scalars a and b, in one pass. */
+export function affine(x: Tensor, a: number, b: number): Tensor {
+  return unary('affine', Unary.affine, x, a, b);
+}
+
+// ------------------------------------------------------------------------------------ binary
+
+function asTensor(op: string, v: TensorLike): Tensor {
+  if (v instanceof Tensor) return v;
+  if (typeof v === 'number') return new Tensor(Float32Array.of(v), []);
+  throw new Error(`${op}: expected a Tensor or a number, got ${typeof v}`);
+}
+
+/** out = a (op) b with broadcasting, no graph. */
+export function binaryRaw(name: string, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') {
+    throw new Error(`${name}: expected float32 tensors, got ${a.dtype} ${shapeStr(a.shape)} and ${b.dtype} ${shapeStr(b.shape)}`);
+  }
+  const shape = broadcastShapes(name, a.shape, b.shape);
+  const out = new Float32Array(numel(shape));
+  const ks = shape.length === 0 ? [1] : shape;
+  const as = shape.length === 0 ? [0] : broadcastStrides(a.shape, a.strides, shape);
+  const bs = shape.length === 0 ? [0] : broadcastStrides(b.shape, b.strides, shape);
+  backend().binary(op, a.data as Float32Array, a.offset, as, b.data as Float32Array, b.offset, bs, out, ks);
+  return new Tensor(out, shape);
+}
+
+/** Sum a broadcast gradient back to `shape` (the inverse of broadcasting). */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.ndim - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.ndim; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  return sum(g, axes, true).reshape([...shape]);
+}
+
+function binary(name: string, op: BinaryOp, aIn: TensorLike, bIn: TensorLike, back: (g: Tensor, a: Tensor, b: Tensor) => [Tensor | null, Tensor | null]): Tensor {
+  const a = asTensor(name, aIn);
+  const b = asTensor(name, bIn);
+  const out = binaryRaw(name, op, a, b);
+  return record(out, name, [a, b], (g) => {
+    const [ga, gb] = back(g, a, b);
+    return [ga && a.requiresGrad ? sumToShape(ga, a.shape) : null, gb && b.requiresGrad ? sumToShape(gb, b.shape) : null];
+  });
+}
+
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return affine(a, 1, b);
+  return binary('add', Binary.add, a, b, (g) => [g, g]);
+}
+
+export function sub(a: TensorLike, b: TensorLike): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return affine(a, 1, -b);
+  return binary('sub', Binary.sub, a, b, (g) => [g, neg(g)]);
+}
+
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return affine(a, b, 0);
+  return binary('mul', Binary.mul, a, b, (g, x, y) => [mul(g, y), mul(g, x)]);
+}
+
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  if (typeof b === 'number' && a instanceof Tensor) return affine(a, 1 / b, 0);
+  return binary('div', Binary.div, a, b, (g, x, y) => [div(g, y), neg(div(mul(g, x), mul(y, y)))]);
+}
+
+/** Elementwise maximum; the gradient goes to a where a ≥ b, else to b. */
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  return binary('maximum', Binary.max, a, b, (g, x, y) => {
+    const mask = geMask(x, y);
+    return [mul(g, mask), mul(g, rsub(1, mask))];
+  });
+}
+
+/** Elementwise minimum; the gradient goes to a where a ≤ b, else to b. */
+export function minimum(a: TensorLike, b: TensorLike): Tensor {
+  return binary('minimum', Binary.min, a, b, (g, x, y) => {
+    const mask = geMask(y, x);
+    return [mul(g, mask), mul(g, rsub(1, mask))];
+  });
+}
+
+/** 1 where a ≥ b (broadcast), else 0. No gradient. */
+function geMask(a: Tensor, b: Tensor): Tensor {
+  const d = binaryRaw('compare', Binary.sub, a, b);
+  const v = d.data as Float32Array;
+  for (let i = 0; i < v.length; i++) v[i] = v[i] >= 0 ? 1 : 0;
+  return d;
+}
+
+/** Clamp into [lo, hi]; the gradient is passed where lo < x < hi (and at the bounds, as PyTorch). */
+export function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  const xd = x.f32('clamp');
+  const yd = new Float32Array(xd.length);
+  for (let i = 0; i < xd.length; i++) yd[i] = Math.min(hi, Math.max(lo, xd[i]));
+  return record(new Tensor(yd, x.shape), 'clamp', [x], (g) => {
+    const gd = g.f32('clamp');
+    const gx = new Float32Array(xd.length);
+    for (let i = 0; i < xd.length; i++) gx[i] = xd[i] >= lo && xd[i] <= hi ? gd[i] : 0;
+    return [new Tensor(gx, x.shape)];
+  });
+}
+
+// scalar-first forms used by the ops above (e.g. 1 - mask)
+export function rsub(a: number, b: Tensor): Tensor {
+  return affine(b, -1, a);
+}

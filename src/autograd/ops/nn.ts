@@ -1,0 +1,176 @@
+/**
+ * Layer primitives on NCHW tensors: conv2d, pooling, batch norm, dropout. Each forward calls one
+ * backend kernel and its backward closure calls the matching backward kernel.
+ */
+import { Tensor } from '../../tensor/tensor.js';
+import { backend, type ConvGeom, type PoolGeom } from '../../backend/index.js';
+import { shapeStr } from '../../tensor/shape.js';
+import { record } from '../engine.js';
+import { mean } from './reduce.js';
+import { mul } from './elementwise.js';
+import type { Rng } from '../../data/rng.js';
+
+function need4d(op: string, x: Tensor): void {
+  if (x.ndim !== 4) throw new Error(`${op}: expected a 4-D NCHW input, got shape ${shapeStr(x.shape)}`);
+  if (x.dtype !== 'float32') throw new Error(`${op}: expected float32 input, got ${x.dtype}`);
+}
+
+function checkInt(op: string, name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`${op}: ${name} must be an integer ≥ ${min}, got ${v}`);
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+}
+
+/** 2-D convolution: x [N,C,H,W], weight [O,C,KH,KW], optional bias [O]. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const stride = opts.stride ?? 1;
+  const pad = opts.padding ?? 0;
+  need4d('conv2d', x);
+  checkInt('conv2d', 'stride', stride, 1);
+  checkInt('conv2d', 'padding', pad, 0);
+  if (weight.ndim !== 4 || weight.shape[1] !== x.shape[1]) {
+    throw new Error(`conv2d: weight of shape ${shapeStr(weight.shape)} does not match input ${shapeStr(x.shape)} (expected [O, ${x.shape[1]}, KH, KW])`);
+  }
+  const [n, c, h, w] = x.shape;
+  const [o, , kh, kw] = weight.shape;
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== o)) throw new Error(`conv2d: bias of shape ${shapeStr(bias.shape)} does not match ${o} output channels`);
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  if (oh < 1 || ow < 1) throw new Error(`conv2d: kernel ${kh}×${kw} with padding ${pad} does not fit input ${shapeStr(x.shape)}`);
+  const g: ConvGeom = { n, c, h, w, o, kh, kw, stride, pad, oh, ow };
+  const xd = x.f32('conv2d');
+  const wd = weight.f32('conv2d');
+  const out = new Float32Array(n * o * oh * ow);
+  backend().conv2dForward(xd, wd, bias ? bias.f32('conv2d') : null, out, g);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(new Tensor(out, [n, o, oh, ow]), 'conv2d', inputs, (gy) => {
+    const gyd = gy.f32('conv2d backward');
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (x.requiresGrad) {
+      const d = new Float32Array(xd.length);
+      backend().conv2dBackwardInput(gyd, wd, d, g);
+      gx = new Tensor(d, x.shape);
+    }
+    if (weight.requiresGrad) {
+      const d = new Float32Array(wd.length);
+      backend().conv2dBackwardWeight(xd, gyd, d, g);
+      gw = new Tensor(d, weight.shape);
+    }
+    if (bias && bias.requiresGrad) {
+      const d = new Float32Array(o);
+      const per = new Float32Array(n * o);
+      backend().reduceSum(gyd, per, n * o, oh * ow, 1);
+      backend().reduceSum(per, d, 1, n, o);
+      gb = new Tensor(d, bias.shape);
+    }
+    return bias ? [gx, gw, gb] : [gx, gw];
+  });
+}
+
+function poolGeom(op: string, x: Tensor, k: number, stride: number, pad: number): PoolGeom {
+  need4d(op, x);
+  checkInt(op, 'kernel size', k, 1);
+  checkInt(op, 'stride', stride, 1);
+  checkInt(op, 'padding', pad, 0);
+  if (2 * pad > k) throw new Error(`${op}: padding ${pad} must be at most half the kernel size ${k}`);
+  const [n, c, h, w] = x.shape;
+  const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
+  const ow = Math.floor((w + 2 * pad - k) / stride) + 1;
+  if (oh < 1 || ow < 1) throw new Error(`${op}: window ${k} with padding ${pad} does not fit input ${shapeStr(x.shape)}`);
+  return { n, c, h, w, k, stride, pad, oh, ow };
+}
+
+export function maxPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
+  const g = poolGeom('maxPool2d', x, kernelSize, stride, padding);
+  const out = new Float32Array(g.n * g.c * g.oh * g.ow);
+  const argmax = new Int32Array(out.length);
+  backend().maxPool2dForward(x.f32('maxPool2d'), out, argmax, g);
+  return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'maxPool2d', [x], (gy) => {
+    const gx = new Float32Array(x.size);
+    backend().maxPool2dBackward(gy.f32('maxPool2d backward'), argmax, gx, g);
+    return [new Tensor(gx, x.shape)];
+  });
+}
+
+export function avgPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
+  const g = poolGeom('avgPool2d', x, kernelSize, stride, padding);
+  const out = new Float32Array(g.n * g.c * g.oh * g.ow);
+  backend().avgPool2dForward(x.f32('avgPool2d'), out, g);
+  return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'avgPool2d', [x], (gy) => {
+    const gx = new Float32Array(x.size);
+    backend().avgPool2dBackward(gy.f32('avgPool2d backward'), gx, g);
+    return [new Tensor(gx, x.shape)];
+  });
+}
+
+/** Mean over H and W: [N,C,H,W] → [N,C]. */
+export function globalAvgPool2d(x: Tensor): Tensor {
+  need4d('globalAvgPool2d', x);
+  return mean(x, [2, 3]);
+}
+
+export interface BatchNormState {
+  runningMean: Float32Array;
+  runningVar: Float32Array;
+}
+
+/**
+ * Batch norm over the channel axis 1 of [N,C] or [N,C,H,W] input. In training the batch
+ * statistics normalise and update the running ones (unbiased variance, PyTorch's momentum rule);
+ * in eval the running statistics normalise.
+ */
+export function batchNorm(
+  x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState,
+  opts: { training: boolean; momentum?: number; eps?: number },
+): Tensor {
+  const op = 'batchNorm';
+  if ((x.ndim !== 2 && x.ndim !== 4) || x.dtype !== 'float32') throw new Error(`${op}: expected a float32 [N,C] or [N,C,H,W] input, got ${x.dtype} ${shapeStr(x.shape)}`);
+  const n = x.shape[0];
+  const c = x.shape[1];
+  const hw = x.ndim === 4 ? x.shape[2] * x.shape[3] : 1;
+  if (gamma.size !== c || beta.size !== c || state.runningMean.length !== c || state.runningVar.length !== c) {
+    throw new Error(`${op}: parameters for ${gamma.size} channels do not match input ${shapeStr(x.shape)} with ${c} channels`);
+  }
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+  const training = opts.training;
+  if (training && n * hw < 2) throw new Error(`${op}: training needs more than one value per channel, got input ${shapeStr(x.shape)}`);
+  const xd = x.f32(op);
+  const gd = gamma.f32(op);
+  const out = new Float32Array(xd.length);
+  const meanBuf = training ? new Float32Array(c) : state.runningMean;
+  const varBuf = training ? new Float32Array(c) : state.runningVar;
+  backend().batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training);
+  if (training) {
+    const m = n * hw;
+    for (let j = 0; j < c; j++) {
+      state.runningMean[j] = (1 - momentum) * state.runningMean[j] + momentum * meanBuf[j];
+      state.runningVar[j] = (1 - momentum) * state.runningVar[j] + momentum * varBuf[j] * (m / (m - 1));
+    }
+  }
+  // eval mode reads the running statistics, which training may overwrite later: keep a copy.
+  const meanUsed = training ? meanBuf : Float32Array.from(meanBuf);
+  const varUsed = training ? varBuf : Float32Array.from(varBuf);
+  return record(new Tensor(out, x.shape), op, [x, gamma, beta], (gy) => {
+    const gx = new Float32Array(xd.length);
+    const gg = new Float32Array(c);
+    const gb = new Float32Array(c);
+    backend().batchNormBackward(xd, gy.f32(op), gd, meanUsed, varUsed, gx, gg, gb, n, c, hw, eps, training);
+    return [new Tensor(gx, x.shape), new Tensor(gg, gamma.shape), new Tensor(gb, beta.shape)];
+  });
+}
+
+/** Inverted dropout: zero each entry with probability p and scale the rest by 1/(1-p). */
+export function dropout(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (!training || p === 0) return x;
+  const mask = new Float32Array(x.size);
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < p ? 0 : scale;
+  return mul(x, new Tensor(mask, x.shape));
+}

@@ -1,0 +1,22 @@
+/**
+ * avgk: set-valued deep classification with average-K guarantees.
+ * Public API: tensors and autograd, backends, nn layers, optimisers, average-K losses and
+ * calibration, datasets, the training loop.
+ */
+export { Tensor, tensor, fromArray, zeros, ones, full, zerosLike, onesLike, arange } from './tensor/tensor.js';
+export type { DType, TensorLike } from './tensor/tensor.js';
+export { rand, randn, randint, manualSeed, globalGenerator, Rng } from './tensor/random.js';
+export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
+export { add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, maximum, minimum, clamp } from './autograd/ops/elementwise.js';
+export { sum, mean, max, argmax } from './autograd/ops/reduce.js';
+export { matmul } from './autograd/ops/matmul.js';
+export { reshape, transpose, permute, expand, slice, concat, stack, gather, indexSelect, squeeze, unsqueeze } from './autograd/ops/shaping.js';
+export { softmax, logSoftmax } from './autograd/ops/softmax.js';
+export { softmaxCrossEntropy, sigmoidBce } from './autograd/ops/loss.js';
+export type { BceReduction } from './autograd/ops/loss.js';
+export { conv2d, maxPool2d, avgPool2d, globalAvgPool2d, batchNorm, dropout } from './autograd/ops/nn.js';
+export { kthLargest } from './autograd/ops/select.js';
+export { backend, backendName, setBackend, nativeAvailable, setNumThreads, getNumThreads } from './backend/index.js';
+export type { Backend, BackendName } from './backend/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
