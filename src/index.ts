@@ -20,3 +20,11 @@ export { backend, backendName, setBackend, nativeAvailable, setNumThreads, getNu
 export type { Backend, BackendName } from './backend/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as avgk from './avgk/index.js';
+export * as data from './data/index.js';
+export * as train from './train/index.js';
+export { TwoHeadModel, buildModel } from './avgk/model.js';
+export { createMethod, METHOD_NAMES } from './avgk/losses.js';
+export { calibrateThreshold, predictSets } from './avgk/calibrate.js';
+export { fit } from './train/fit.js';
+export { loadDataset } from './data/index.js';

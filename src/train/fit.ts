@@ -1,0 +1,195 @@
+/**
+ * The training loop: seeded shuffling, one optimiser step per mini-batch, and after every epoch an
+ * evaluation on the validation split with average-K calibration; the best model by validation
+ * average-K accuracy is kept (the Pl@ntNet-300K recipe). Deterministic: the same seed gives the
+ * same weights, and a run resumed from a TrainState continues exactly (mid-epoch included).
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../data/rng.js';
+import type { Dataset } from '../data/types.js';
+import { randomCropFlip } from '../data/transforms.js';
+import type { TwoHeadModel } from '../avgk/model.js';
+import type { AvgKMethod } from '../avgk/losses.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import type { Schedule } from '../optim/schedule.js';
+import type { Calibration } from '../avgk/calibrate.js';
+import { scoreSplit, calibrateAll, evaluateScores } from './evaluate.js';
+
+export interface StepInfo {
+  epoch: number;
+  /** Batch index within the epoch and number of batches per epoch. */
+  batch: number;
+  batches: number;
+  step: number;
+  loss: number;
+  lr: number;
+  /** Seconds since the epoch started (excluding evaluation). */
+  elapsed: number;
+  samplesSeen: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  trainLoss: number;
+  lr: number;
+  /** Validation average-K accuracy and mean set size per K (calibrated on validation itself). */
+  val: { k: number; avgKAccuracy: number; meanSetSize: number }[];
+  /** Mean of val average-K accuracy over the K values: the model-selection score. */
+  valScore: number;
+  seconds: number;
+  imagesPerS: number;
+}
+
+type StateDict = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** Everything needed to continue a run exactly. */
+export interface TrainState {
+  /** Epoch in progress (0-based) and the next batch within it. */
+  epoch: number;
+  batch: number;
+  step: number;
+  /** Running sum of the epoch's losses so far (for the epoch's mean). */
+  epochLossSum: number;
+  bestScore: number;
+  bestEpoch: number;
+  bestState: StateDict | null;
+  history: EpochInfo[];
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  /** K values used for validation and model selection. */
+  ks: number[];
+  seed: number;
+  schedule?: Schedule;
+  /** Random crop + flip (for 32×32 images). */
+  augment?: boolean;
+  evalBatchSize?: number;
+  /** Keep the best epoch's weights (default true); otherwise keep the last. */
+  keepBest?: boolean;
+  onStep?: (info: StepInfo) => void;
+  onEpoch?: (info: EpochInfo) => void;
+  /** Polled after each step: true stops training after that step (e.g. on Ctrl-C). */
+  shouldStop?: () => boolean;
+  /** Continue from a saved state (the model, optimiser and method must be restored by the caller). */
+  resume?: TrainState;
+}
+
+export interface FitResult {
+  history: EpochInfo[];
+  /** True when shouldStop() ended training early; `state` then continues the run. */
+  interrupted: boolean;
+  state: TrainState;
+  bestEpoch: number;
+  /** Calibrations on validation of the final (best) model, one per K. */
+  calibrations: Calibration[];
+}
+
+export function initialTrainState(): TrainState {
+  return { epoch: 0, batch: 0, step: 0, epochLossSum: 0, bestScore: -Infinity, bestEpoch: -1, bestState: null, history: [] };
+}
+
+/** The shuffled order of the training set in a given epoch (a pure function of seed and epoch). */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  return new Rng(seed * 1_000_003 + epoch * 7919 + 17).permutation(n);
+}
+
+function checkFitOptions(o: FitOptions, ds: Dataset): void {
+  const intAtLeast = (name: string, v: number, lo: number): void => {
+    if (!Number.isInteger(v) || v < lo) throw new Error(`fit: ${name} must be an integer ≥ ${lo}, got ${v}`);
+  };
+  intAtLeast('epochs', o.epochs, 1);
+  intAtLeast('batchSize', o.batchSize, 1);
+  if (!Number.isInteger(o.seed)) throw new Error(`fit: seed must be an integer, got ${o.seed}`);
+  if (!Array.isArray(o.ks) || o.ks.length === 0) throw new Error('fit: ks must list at least one K');
+  for (const k of o.ks) {
+    if (typeof k !== 'number' || !(k > 0 && k < ds.numClasses)) throw new Error(`fit: K must be in (0, ${ds.numClasses}) for ${ds.numClasses} classes, got ${k}`);
+  }
+  if (ds.train.n === 0 || ds.val.n === 0) throw new Error(`fit: the training and validation splits must be non-empty (got ${ds.train.n} and ${ds.val.n})`);
+}
+
+export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset, opts: FitOptions): FitResult {
+  checkFitOptions(opts, ds);
+  const state: TrainState = opts.resume ? { ...opts.resume, history: [...opts.resume.history] } : initialTrainState();
+  const shape = ds.sampleShape;
+  const d = shape.reduce((a, b) => a * b, 1);
+  const n = ds.train.n;
+  const batches = Math.ceil(n / opts.batchSize);
+  const keepBest = opts.keepBest ?? true;
+  let interrupted = false;
+  model.train();
+
+  while (state.epoch < opts.epochs && !interrupted) {
+    const epoch = state.epoch;
+    const lr = opts.schedule ? opts.schedule.lrAt(epoch) : optimizer.lr;
+    optimizer.lr = lr;
+    const order = epochOrder(n, opts.seed, epoch);
+    const t0 = performance.now();
+    let seen = 0;
+    for (let b = state.batch; b < batches; b++) {
+      const start = b * opts.batchSize;
+      const bs = Math.min(opts.batchSize, n - start);
+      const idx = order.subarray(start, start + bs);
+      let xb: Float32Array = new Float32Array(bs * d);
+      const yb = new Int32Array(bs);
+      for (let i = 0; i < bs; i++) {
+        const s = idx[i];
+        xb.set(ds.train.x.subarray(s * d, (s + 1) * d), i * d);
+        yb[i] = ds.train.y[s];
+      }
+      if (opts.augment) {
+        // one generator per (epoch, batch): a resumed run draws the same crops
+        const rng = new Rng(opts.seed * 131 + epoch * 100_003 + b);
+        xb = randomCropFlip(xb, [bs, ...shape], rng, new Float32Array(xb.length));
+      }
+      const out = model.forward(new Tensor(xb, [bs, ...shape]));
+      const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx) });
+      const lv = loss.item();
+      if (!Number.isFinite(lv)) throw new Error(`fit: the loss became ${lv} at epoch ${epoch + 1}, batch ${b + 1} (lower the learning rate?)`);
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+      method.afterStep?.(lr);
+      state.step++;
+      state.batch = b + 1;
+      state.epochLossSum += lv;
+      seen += bs;
+      opts.onStep?.({ epoch, batch: b, batches, step: state.step, loss: lv, lr, elapsed: (performance.now() - t0) / 1000, samplesSeen: seen });
+      if (opts.shouldStop?.() && b + 1 < batches) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (interrupted) break;
+    const seconds = (performance.now() - t0) / 1000;
+    // End of epoch: validate with calibration at every K.
+    const valScores = scoreSplit(model, method, ds.val, shape, opts.evalBatchSize);
+    const cals = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
+    const val = cals.map((cal) => {
+      const e = evaluateScores(valScores, ds.val.y, ds.numClasses, cal);
+      return { k: cal.k, avgKAccuracy: e.avgKAccuracy, meanSetSize: e.meanSetSize };
+    });
+    const valScore = val.reduce((s, v) => s + v.avgKAccuracy, 0) / val.length;
+    const info: EpochInfo = { epoch, trainLoss: state.epochLossSum / batches, lr, val, valScore, seconds, imagesPerS: seen / seconds };
+    state.history.push(info);
+    if (!keepBest || valScore > state.bestScore) {
+      state.bestScore = valScore;
+      state.bestEpoch = epoch;
+      state.bestState = keepBest ? model.stateDict() : null;
+    }
+    state.epoch++;
+    state.batch = 0;
+    state.epochLossSum = 0;
+    opts.onEpoch?.(info);
+    if (opts.shouldStop?.()) interrupted = state.epoch < opts.epochs;
+  }
+
+  let calibrations: Calibration[] = [];
+  if (!interrupted) {
+    if (keepBest && state.bestState) model.loadStateDict(state.bestState);
+    const valScores = scoreSplit(model, method, ds.val, shape, opts.evalBatchSize);
+    calibrations = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
+  }
+  return { history: state.history, interrupted, state, bestEpoch: state.bestEpoch, calibrations };
+}

@@ -1,0 +1,2 @@
+export * from './fit.js';
+export * from './evaluate.js';
