@@ -28,3 +28,5 @@ export { createMethod, METHOD_NAMES } from './avgk/losses.js';
 export { calibrateThreshold, predictSets } from './avgk/calibrate.js';
 export { fit } from './train/fit.js';
 export { loadDataset } from './data/index.js';
+export * as io from './io/index.js';
+export * as report from './report/index.js';

@@ -1,0 +1,254 @@
+/**
+ * Training checkpoints: one safetensors file, written atomically.
+ *
+ * `<path>.safetensors` holds every tensor (by convention `model.<param>` for weights and
+ * `optim.<param>.<slot>` for optimiser buffers such as Adam's `m`/`v` or SGD's `momentum`), and its
+ * `__metadata__` holds, under the key "avgk", a JSON string with everything else:
+ *
+ *   { format: 'avgk-checkpoint', formatVersion: 1, libraryVersion,
+ *     config, epoch, step, optimizer: {name, hyper, stepCount, ...}, rng, thresholds, classNames, metrics, ... }
+ *
+ * What goes into the tensors and the meta is up to the caller (the training loop); this module only
+ * stamps the format fields, checks that the meta survives JSON exactly, and validates on load.
+ * PyTorch can read the tensors with `safetensors.torch.load_file` and the meta with
+ * `json.loads(safe_open(path, 'pt').metadata()['avgk'])`.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringifyStrict, writeFileAtomic } from './atomic.js';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  readFileBytes,
+  type SafeTensor,
+  type TensorMap,
+} from './safetensors.js';
+
+export const CHECKPOINT_FORMAT = 'avgk-checkpoint';
+export const CHECKPOINT_FORMAT_VERSION = 1;
+/** The `__metadata__` key holding the JSON meta. */
+export const CHECKPOINT_META_KEY = 'avgk';
+export const CHECKPOINT_EXTENSION = '.safetensors';
+
+export interface OptimizerState {
+  name: string;
+  hyper: Record<string, unknown>;
+  stepCount: number;
+  [key: string]: unknown;
+}
+
+/** The usual content of a checkpoint's meta. Every field is optional; more may be added. */
+export interface CheckpointMeta {
+  config?: unknown;
+  epoch?: number;
+  step?: number;
+  optimizer?: OptimizerState;
+  /** The RNG's state as JSON (bigints must be stored as strings). */
+  rng?: unknown;
+  /** Calibrated thresholds λ, keyed by K (e.g. {"2": 0.137}). */
+  thresholds?: Record<string, number>;
+  classNames?: string[];
+  metrics?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** Fields this module stamps into every checkpoint's meta. */
+export interface CheckpointStamp {
+  format: typeof CHECKPOINT_FORMAT;
+  formatVersion: typeof CHECKPOINT_FORMAT_VERSION;
+  libraryVersion: string;
+}
+
+export interface Checkpoint<M extends object = CheckpointMeta> {
+  tensors: TensorMap;
+  meta: M;
+}
+
+export interface LoadedCheckpoint<M extends object = CheckpointMeta> {
+  /** The file that was read. */
+  path: string;
+  tensors: TensorMap;
+  meta: M & CheckpointStamp;
+  /** Other `__metadata__` entries of the file (not "avgk"), e.g. added by other tools. */
+  extraMetadata: Record<string, string>;
+}
+
+export interface SaveCheckpointOptions {
+  /** Overrides the version read from the package's package.json. */
+  libraryVersion?: string;
+  /** Extra string entries for `__metadata__` (next to "avgk"), e.g. {"format": "pt"} for tools. */
+  extraMetadata?: Record<string, string>;
+  /** Decode the written temporary file before it replaces the target (default false). */
+  verify?: boolean;
+}
+
+/** `path` with the `.safetensors` extension added unless it already has it. */
+export function checkpointFile(path: string): string {
+  return path.endsWith(CHECKPOINT_EXTENSION) ? path : path + CHECKPOINT_EXTENSION;
+}
+
+/** Tensor name of a model parameter: `model.<param>`. */
+export function modelTensorName(param: string): string {
+  return `model.${param}`;
+}
+
+/** Tensor name of an optimiser buffer: `optim.<param>.<slot>` (the slot must not contain '.'). */
+export function optimTensorName(param: string, slot: string): string {
+  if (slot.length === 0 || slot.includes('.')) throw new Error(`optimiser slot name must be non-empty without '.', got ${JSON.stringify(slot)}`);
+  return `optim.${param}.${slot}`;
+}
+
+/**
+ * Split checkpoint tensors by the naming convention: `model.<param>` → model[param],
+ * `optim.<param>.<slot>` → optim[param][slot] (param may contain dots; the slot is the last part),
+ * anything else → other[name].
+ */
+export function splitCheckpointTensors(tensors: TensorMap): {
+  model: TensorMap;
+  optim: Record<string, Record<string, SafeTensor>>;
+  other: TensorMap;
+} {
+  const model = Object.create(null) as TensorMap;
+  const optim = Object.create(null) as Record<string, Record<string, SafeTensor>>;
+  const other = Object.create(null) as TensorMap;
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith('model.') && name.length > 6) {
+      model[name.slice(6)] = t;
+      continue;
+    }
+    if (name.startsWith('optim.')) {
+      const rest = name.slice(6);
+      const dot = rest.lastIndexOf('.');
+      if (dot > 0 && dot < rest.length - 1) {
+        const param = rest.slice(0, dot);
+        (optim[param] ??= Object.create(null) as Record<string, SafeTensor>)[rest.slice(dot + 1)] = t;
+        continue;
+      }
+    }
+    other[name] = t;
+  }
+  return { model, optim, other };
+}
+
+let cachedVersion: string | undefined;
+
+/** This package's version, from the nearest package.json named "avgk" above this module. */
+export function libraryVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  cachedVersion = '0.0.0-unknown';
+  try {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (let i = 0; i < 8; i++) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+        if (pkg.name === 'avgk' && typeof pkg.version === 'string') {
+          cachedVersion = pkg.version;
+          break;
+        }
+      } catch {
+        /* no package.json here */
+      }
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  } catch {
+    /* keep the fallback */
+  }
+  return cachedVersion;
+}
+
+/**
+ * Encode a checkpoint to safetensors bytes (exposed for tests and in-memory use).
+ * The stamp fields overwrite any fields of the same name in `meta`.
+ */
+export function encodeCheckpoint<M extends object>(ckpt: Checkpoint<M>, options: Omit<SaveCheckpointOptions, 'verify'> = {}): Uint8Array {
+  if (!ckpt || typeof ckpt !== 'object') throw new Error('expected {tensors, meta}');
+  const { tensors, meta } = ckpt;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new Error('meta must be a plain object');
+  const stamped = {
+    ...meta,
+    format: CHECKPOINT_FORMAT,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    libraryVersion: options.libraryVersion ?? libraryVersion(),
+  };
+  let json: string;
+  try {
+    json = stringifyStrict(stamped);
+  } catch (e) {
+    throw new Error(`meta cannot be stored: ${(e as Error).message.replace(/^\$/, 'meta')}`, { cause: e });
+  }
+  const metadata = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(options.extraMetadata ?? {})) {
+    if (k === CHECKPOINT_META_KEY) throw new Error(`extraMetadata may not use the key "${CHECKPOINT_META_KEY}"`);
+    metadata[k] = v;
+  }
+  metadata[CHECKPOINT_META_KEY] = json;
+  return encodeSafetensors(tensors, metadata);
+}
+
+/**
+ * Decode checkpoint bytes. `where` names the source in error messages (usually the path).
+ * Errors read `checkpoint <where>: <problem>`.
+ */
+export function decodeCheckpoint<M extends object = CheckpointMeta>(bytes: Uint8Array, where: string): LoadedCheckpoint<M> {
+  const fail = (msg: string, cause?: unknown): Error => new Error(`checkpoint ${where}: ${msg}`, cause === undefined ? undefined : { cause });
+  let decoded;
+  try {
+    decoded = decodeSafetensors(bytes);
+  } catch (e) {
+    throw fail(`truncated or corrupt file (${(e as Error).message})`, e);
+  }
+  const raw = decoded.metadata[CHECKPOINT_META_KEY];
+  if (raw === undefined) throw fail(`not an avgk checkpoint: the safetensors metadata has no "${CHECKPOINT_META_KEY}" entry`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(raw);
+  } catch (e) {
+    throw fail(`corrupt metadata: "${CHECKPOINT_META_KEY}" is not valid JSON (${(e as Error).message})`, e);
+  }
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw fail(`corrupt metadata: "${CHECKPOINT_META_KEY}" is not a JSON object`);
+  const m = meta as Record<string, unknown>;
+  if (m.format !== CHECKPOINT_FORMAT) throw fail(`not an avgk checkpoint: format is ${JSON.stringify(m.format)} (expected "${CHECKPOINT_FORMAT}")`);
+  if (m.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+    throw fail(`format version ${JSON.stringify(m.formatVersion)} is not supported (expected ${CHECKPOINT_FORMAT_VERSION})`);
+  }
+  if (typeof m.libraryVersion !== 'string') throw fail('corrupt metadata: libraryVersion is missing');
+  const extraMetadata = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(decoded.metadata)) if (k !== CHECKPOINT_META_KEY) extraMetadata[k] = v;
+  return { path: where, tensors: decoded.tensors, meta: m as M & CheckpointStamp, extraMetadata };
+}
+
+/**
+ * Save atomically to `<path>.safetensors` (the extension is added unless present).
+ * Returns the file written.
+ */
+export async function saveCheckpoint<M extends object>(path: string, ckpt: Checkpoint<M>, options: SaveCheckpointOptions = {}): Promise<string> {
+  const file = checkpointFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeCheckpoint(ckpt, options);
+  } catch (e) {
+    throw new Error(`checkpoint ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  await writeFileAtomic(file, bytes, {
+    verify: options.verify
+      ? async (tmp) => {
+          decodeCheckpoint(await readFileBytes(tmp, 'checkpoint'), tmp);
+        }
+      : undefined,
+  });
+  return file;
+}
+
+/**
+ * Load and validate `<path>.safetensors` (or `path` itself when it ends in `.safetensors`).
+ * A missing, truncated or corrupt file, a foreign file and an unsupported format version are
+ * errors of the form `checkpoint <file>: <problem>`.
+ */
+export async function loadCheckpoint<M extends object = CheckpointMeta>(path: string): Promise<LoadedCheckpoint<M>> {
+  const file = checkpointFile(path);
+  const bytes = await readFileBytes(file, 'checkpoint');
+  return decodeCheckpoint<M>(bytes, file);
+}

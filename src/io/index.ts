@@ -1,0 +1,3 @@
+export * from './atomic.js';
+export * from './safetensors.js';
+export * from './checkpoint.js';
