@@ -14,6 +14,7 @@
  * Any mismatch (magic, version, header CRC, file length, payload CRC, label range) raises a
  * `CacheError` naming the file and the problem; the loaders then rebuild the cache.
  */
+import { writeFileAtomicSync } from '../io/atomic.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -96,42 +97,12 @@ export function resolveCacheDir(explicit?: string): string {
 }
 
 /**
- * Writes `chunks` to `file` atomically: a temporary file in the same directory, fsync, rename,
- * then a best-effort fsync of the directory. Creates the directory if needed.
+ * Writes `chunks` to `file` atomically (through io/atomic: temporary file in the same directory,
+ * fsync, rename, directory fsync). Creates the directory if needed.
  */
 export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
-    }
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // directory fsync is not supported everywhere (e.g. Windows); the rename is still atomic
-  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  writeFileAtomicSync(file, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 
 function partBytes(p: RawImagePart, sample: number): number {
