@@ -19,4 +19,8 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
 void set_num_threads(int n);
 int get_num_threads();
 
+// Name of the SGEMM micro-kernel selected at start-up: "avx512", "avx2" or "portable"
+// (override with env AVGK_GEMM_KERNEL=portable|avx2|avx512).
+const char* gemm_kernel_name();
+
 }  // namespace avgk

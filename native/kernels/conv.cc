@@ -1,0 +1,745 @@
+// 2-D convolution (NCHW activations, OIHW weights) through avgk::sgemm.
+//
+// im2col buffer ("wide" layout): for a chunk of nb images,
+//   col[r][b*HW + q],  r = (c*kh + i)*kw + j  in [0, K = C*kh*kw),  q = oy*OW + ox in [0, HW = OH*OW),
+// a K x (nb*HW) row-major matrix with leading dimension ldc = nb*HW. It serves two GEMM shapes:
+//   * per-image ("direct", HW >= direct_min_hw): one batched sgemm over the nb images (batch stride
+//     HW inside col) reading / writing the NCHW tensors in place;
+//   * wide (small HW, deep ResNet layers): one sgemm with n = nb*HW; out / gy go through a
+//     [O][nb*HW] scratch so the GEMM n is not tiny.
+// Forward: out_b = W[O,K] col_b. Backward input: colGrad = W^T gy_b, then col2im (scatter-add).
+// Backward weight: gW = sum over chunks of gy_chunk[O, nb*HW] col_chunk^T (k = nb*HW).
+// 1x1/stride 1/pad 0 convs skip im2col in the per-image form; K <= 16 (first layer on 1-channel
+// images) uses dedicated loops instead of sgemm.
+// im2col / col2im: a "flat" path when stride = 1 and OW = W (all 3x3 pad-1 and 1x1 convs): each col
+// row is one contiguous shifted copy / add of the input plane plus border-column fix-ups; AVX-512
+// masked row kernels for stride 2; portable row loops otherwise (target_clones for AVX2/AVX-512).
+// Threading (see make_plan): with >= 2*threads images each thread runs whole chunks (im2col +
+// single-threaded sgemm + col2im) on its own thread_local, cache-sized buffers (chunks sized to
+// ~col_target_bytes of col); otherwise chunks run in sequence with parallel im2col and threaded sgemm.
+// sgemm called inside our parallel regions runs on one thread (it checks omp_in_parallel()).
+// Backward weight in per-thread mode uses per-thread partial sums reduced in a fixed order, so the
+// result does not depend on scheduling.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include <omp.h>
+#include <stdexcept>
+
+#include "kernels.h"
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define AVGK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define AVGK_CLONES
+#endif
+
+namespace avgk {
+
+// Tuning knobs (not part of kernels.h; the test program declares them extern to experiment).
+namespace conv_tuning {
+int64_t col_target_bytes = 2 << 20;  // im2col chunk size target (per chunk, i.e. per thread)
+int64_t direct_min_hw = 256;         // HW >= this: per-image batched GEMM straight into NCHW
+int64_t wgrad_chunk_mult = 1;        // backward-weight chunk = mult × forward chunk (bigger GEMM k)
+bool allow_avx512 = true;            // false forces the portable im2col / col2im loops
+bool allow_smallk = true;            // tiny-K loops instead of sgemm (K <= 16)
+int force_mode = 0;                  // 0 auto, 1 shared (threads inside sgemm), 2 per-thread chunks
+}  // namespace conv_tuning
+
+namespace {
+
+// Grow-only 64-byte aligned scratch buffer (uninitialised).
+struct Scratch {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = ((n * sizeof(float)) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) { cap = 0; throw std::bad_alloc(); }
+      cap = n;
+    }
+    return p;
+  }
+};
+thread_local Scratch t_col, t_tmp, t_part;
+
+struct Geo {
+  int64_t C, H, W, KH, KW, S, P, OH, OW, HW, K, O;
+  explicit Geo(const ConvGeom& g)
+      : C(g.c), H(g.h), W(g.w), KH(g.kh), KW(g.kw), S(g.stride), P(g.pad), OH(g.oh), OW(g.ow),
+        HW(g.oh * g.ow), K(g.c * g.kh * g.kw), O(g.o) {}
+  // valid ox range [lo, hi) for kernel column j: 0 <= ox*S - P + j < W
+  void ox_range(int64_t j, int64_t& lo, int64_t& hi) const {
+    int64_t a = P - j;  // need ox*S >= a
+    lo = a <= 0 ? 0 : (a + S - 1) / S;
+    int64_t b = W - 1 + P - j;  // need ox*S <= b
+    hi = b < 0 ? 0 : b / S + 1;
+    lo = std::min(lo, OW);
+    hi = std::min(hi, OW);
+    if (hi < lo) hi = lo;
+  }
+  bool pointwise() const { return KH == 1 && KW == 1 && S == 1 && P == 0; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Plane kernels. Each handles one (image, channel) plane: the KH*KW col rows of that channel.
+// Geometry is copied into locals first (stores through float* could otherwise alias it).
+
+// Flat path: stride 1 and OW == W (e.g. 3x3 pad 1, 1x1 pad 0). Then a col row is the input plane
+// shifted by (i-P)*W + (j-P) as one contiguous range; only the clipped ends and the border columns
+// (ox < lo or ox >= hi) need zeroing.
+AVGK_CLONES
+void im2col_plane_flat(const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH;
+  const int64_t HW = OH * W, plane = H * W;
+  for (int64_t i = 0; i < KH; ++i) {
+    const int64_t oy0 = std::min(std::max<int64_t>(P - i, 0), OH);
+    const int64_t oy1 = std::max(oy0, std::min(H + P - i, OH));
+    for (int64_t j = 0; j < KW; ++j) {
+      float* __restrict d = col + (i * KW + j) * ldc;
+      const int64_t shift = (i - P) * W + (j - P);
+      const int64_t qa = std::max(oy0 * W, -shift);
+      const int64_t qb = std::max(qa, std::min(oy1 * W, plane - shift));
+      for (int64_t q = 0; q < qa; ++q) d[q] = 0.f;
+      const float* __restrict src = xp + (qa + shift);
+      for (int64_t q = 0; q < qb - qa; ++q) d[qa + q] = src[q];
+      for (int64_t q = qb; q < HW; ++q) d[q] = 0.f;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      if (lo > 0 || hi < W)
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          float* __restrict r = d + oy * W;
+          for (int64_t ox = 0; ox < lo; ++ox) r[ox] = 0.f;
+          for (int64_t ox = hi; ox < W; ++ox) r[ox] = 0.f;
+        }
+    }
+  }
+}
+
+// Flat col2im (same condition). Zeroes the border entries of the (scratch) col rows first, so one
+// contiguous shifted add per col row is exact. Overwrites the gx plane.
+AVGK_CLONES
+void col2im_plane_flat(float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH;
+  const int64_t plane = H * W;
+  for (int64_t t = 0; t < plane; ++t) gp[t] = 0.f;
+  for (int64_t i = 0; i < KH; ++i) {
+    const int64_t oy0 = std::min(std::max<int64_t>(P - i, 0), OH);
+    const int64_t oy1 = std::max(oy0, std::min(H + P - i, OH));
+    if (oy1 <= oy0) continue;
+    for (int64_t j = 0; j < KW; ++j) {
+      float* __restrict s = col + (i * KW + j) * ldc;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      if (lo > 0 || hi < W)
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          float* __restrict r = s + oy * W;
+          for (int64_t ox = 0; ox < lo; ++ox) r[ox] = 0.f;
+          for (int64_t ox = hi; ox < W; ++ox) r[ox] = 0.f;
+        }
+      const int64_t shift = (i - P) * W + (j - P);
+      const int64_t qa = std::max(oy0 * W, -shift);
+      const int64_t qb = std::max(qa, std::min(oy1 * W, plane - shift));
+      float* __restrict d = gp + (qa + shift);
+      const float* __restrict sq = s + qa;
+      for (int64_t q = 0; q < qb - qa; ++q) d[q] += sq[q];
+    }
+  }
+}
+
+// Row-by-row path for any geometry.
+AVGK_CLONES
+void im2col_plane_rows(const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, S = gr.S, P = gr.P, OH = gr.OH, OW = gr.OW;
+  for (int64_t i = 0; i < KH; ++i) {
+    for (int64_t j = 0; j < KW; ++j) {
+      float* __restrict dst = col + (i * KW + j) * ldc;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      const int64_t off = j - P;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        float* __restrict d = dst + oy * OW;
+        const int64_t iy = oy * S - P + i;
+        if (iy < 0 || iy >= H) {
+          for (int64_t ox = 0; ox < OW; ++ox) d[ox] = 0.f;
+          continue;
+        }
+        const float* __restrict src = xp + iy * W + off;
+        for (int64_t ox = 0; ox < lo; ++ox) d[ox] = 0.f;
+        if (S == 1) {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = src[ox];
+        } else if (S == 2) {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = src[2 * ox];
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = src[ox * S];
+        }
+        for (int64_t ox = hi; ox < OW; ++ox) d[ox] = 0.f;
+      }
+    }
+  }
+}
+
+AVGK_CLONES
+void col2im_plane_rows(const float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, S = gr.S, P = gr.P, OH = gr.OH, OW = gr.OW;
+  for (int64_t t = 0; t < H * W; ++t) gp[t] = 0.f;
+  for (int64_t i = 0; i < KH; ++i) {
+    for (int64_t j = 0; j < KW; ++j) {
+      const float* __restrict srcr = col + (i * KW + j) * ldc;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      const int64_t off = j - P;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const int64_t iy = oy * S - P + i;
+        if (iy < 0 || iy >= H) continue;
+        const float* __restrict s = srcr + oy * OW;
+        float* __restrict d = gp + iy * W + off;
+        if (S == 1) {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] += s[ox];
+        } else if (S == 2) {
+          for (int64_t ox = lo; ox < hi; ++ox) d[2 * ox] += s[ox];
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox * S] += s[ox];
+        }
+      }
+    }
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AVGK_HAVE_AVX512_PATH 1
+#define AVGK_AVX512 __attribute__((target("avx512f")))
+
+// Lane mask for the lanes [a, b) of a 16-lane block (a, b relative to the block, unclamped).
+inline __mmask16 lane_range(int64_t a, int64_t b) {
+  a = std::max<int64_t>(a, 0);
+  b = std::min<int64_t>(b, 16);
+  if (b <= a) return 0;
+  const uint32_t hi = b >= 16 ? 0xFFFFu : ((1u << b) - 1u);
+  const uint32_t lo = (1u << a) - 1u;
+  return (__mmask16)(hi & ~lo);
+}
+// Spread the 16 bits of m to the even bits of a 32-bit word (bit t -> bit 2t).
+inline uint32_t spread_even(uint32_t x) {
+  x = (x | (x << 8)) & 0x00FF00FFu;
+  x = (x | (x << 4)) & 0x0F0F0F0Fu;
+  x = (x | (x << 2)) & 0x33333333u;
+  x = (x | (x << 1)) & 0x55555555u;
+  return x;
+}
+
+// AVX-512 im2col of one plane for stride 1 and 2 (masked loads do the zero padding).
+AVGK_AVX512
+void im2col_plane_avx512(const float* xp, float* col, int64_t ldc, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, S = gr.S, P = gr.P, OH = gr.OH, OW = gr.OW;
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < KH; ++i) {
+    for (int64_t j = 0; j < KW; ++j) {
+      float* dst = col + (i * KW + j) * ldc;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      const int64_t off = j - P;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        float* d = dst + oy * OW;
+        const int64_t iy = oy * S - P + i;
+        const bool row_ok = iy >= 0 && iy < H;
+        // address of the source element for ox = 0 (may lie before the row; only valid lanes load)
+        const intptr_t srow = (intptr_t)(xp + (row_ok ? iy : 0) * W) + (intptr_t)(off * (int64_t)sizeof(float));
+        for (int64_t ox0 = 0; ox0 < OW; ox0 += 16) {
+          const __mmask16 st = lane_range(0, OW - ox0);
+          const __mmask16 m = row_ok ? lane_range(lo - ox0, hi - ox0) : (__mmask16)0;
+          __m512 v;
+          if (m == 0) {
+            v = zero;
+          } else if (S == 1) {
+            v = _mm512_maskz_loadu_ps(m, (const float*)(srow + ox0 * (intptr_t)sizeof(float)));
+          } else {
+            const uint32_t m2 = spread_even(m);
+            const float* base = (const float*)(srow + 2 * ox0 * (intptr_t)sizeof(float));
+            const __m512 a = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFFu), base);
+            const __m512 b = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), base + 16);
+            v = _mm512_permutex2var_ps(a, even_idx, b);
+          }
+          if (st == 0xFFFF)
+            _mm512_storeu_ps(d + ox0, v);
+          else
+            _mm512_mask_storeu_ps(d + ox0, st, v);
+        }
+      }
+    }
+  }
+}
+
+// AVX-512 col2im of one plane for stride 2 (scatter to every other column). Overwrites the gx plane.
+AVGK_AVX512
+void col2im_plane_avx512_s2(const float* col, int64_t ldc, float* gp, const Geo& gr) {
+  const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH, OW = gr.OW;
+  std::memset(gp, 0, sizeof(float) * H * W);
+  const __m512i dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i dup_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  for (int64_t i = 0; i < KH; ++i) {
+    for (int64_t j = 0; j < KW; ++j) {
+      const float* srcr = col + (i * KW + j) * ldc;
+      int64_t lo, hi;
+      gr.ox_range(j, lo, hi);
+      if (hi <= lo) continue;
+      const int64_t off = j - P;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const int64_t iy = oy * 2 - P + i;
+        if (iy < 0 || iy >= H) continue;
+        const float* s = srcr + oy * OW;
+        const intptr_t drow = (intptr_t)(gp + iy * W) + (intptr_t)(off * (int64_t)sizeof(float));
+        for (int64_t ox0 = (lo / 16) * 16; ox0 < hi; ox0 += 16) {
+          const __mmask16 m = lane_range(lo - ox0, hi - ox0);
+          const __m512 v = _mm512_maskz_loadu_ps(m, s + ox0);
+          const uint32_t m2 = spread_even(m);
+          float* d = (float*)(drow + 2 * ox0 * (intptr_t)sizeof(float));
+          const __mmask16 ma = (__mmask16)(m2 & 0xFFFFu), mb = (__mmask16)(m2 >> 16);
+          if (ma) {
+            const __m512 dv = _mm512_maskz_loadu_ps(ma, d);
+            _mm512_mask_storeu_ps(d, ma, _mm512_add_ps(dv, _mm512_permutexvar_ps(dup_lo, v)));
+          }
+          if (mb) {
+            const __m512 dv = _mm512_maskz_loadu_ps(mb, d + 16);
+            _mm512_mask_storeu_ps(d + 16, mb, _mm512_add_ps(dv, _mm512_permutexvar_ps(dup_hi, v)));
+          }
+        }
+      }
+    }
+  }
+}
+
+inline bool have_avx512() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok && conv_tuning::allow_avx512;
+}
+#else
+inline bool have_avx512() { return false; }
+#endif
+
+inline bool flat_ok(const Geo& g) { return g.S == 1 && g.OW == g.W; }
+
+void im2col_plane(const float* xp, float* col, int64_t ldc, const Geo& g, bool simd) {
+  if (flat_ok(g)) return im2col_plane_flat(xp, col, ldc, g);
+#ifdef AVGK_HAVE_AVX512_PATH
+  if (simd && (g.S == 1 || g.S == 2)) return im2col_plane_avx512(xp, col, ldc, g);
+#endif
+  (void)simd;
+  im2col_plane_rows(xp, col, ldc, g);
+}
+
+void col2im_plane(float* col, int64_t ldc, float* gp, const Geo& g, bool simd) {
+  if (flat_ok(g)) return col2im_plane_flat(col, ldc, gp, g);
+#ifdef AVGK_HAVE_AVX512_PATH
+  if (simd && g.S == 2) return col2im_plane_avx512_s2(col, ldc, gp, g);
+#endif
+  (void)simd;
+  col2im_plane_rows(col, ldc, gp, g);
+}
+
+// im2col of nb images (x points at the first) into the wide col buffer; nt threads over planes.
+void im2col_images(const float* x, int64_t nb, float* col, int64_t ldc, const Geo& g, int nt) {
+  const int64_t planes = nb * g.C;
+  const bool simd = have_avx512();
+  if (nt > 1 && g.K * nb * g.HW < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < planes; ++t) {
+    const int64_t b = t / g.C, c = t % g.C;
+    im2col_plane(x + t * g.H * g.W, col + c * g.KH * g.KW * ldc + b * g.HW, ldc, g, simd);
+  }
+}
+
+// col2im of nb images into gx (overwritten). col is scratch and may be modified.
+void col2im_images(float* col, int64_t ldc, int64_t nb, float* gx, const Geo& g, int nt) {
+  const int64_t planes = nb * g.C;
+  const bool simd = have_avx512();
+  if (nt > 1 && g.K * nb * g.HW < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < planes; ++t) {
+    const int64_t b = t / g.C, c = t % g.C;
+    col2im_plane(col + c * g.KH * g.KW * ldc + b * g.HW, ldc, gx + t * g.H * g.W, g, simd);
+  }
+}
+
+AVGK_CLONES
+void copy_row_bias(const float* __restrict s, float* __restrict d, int64_t n, float bias) {
+  for (int64_t q = 0; q < n; ++q) d[q] = s[q] + bias;
+}
+
+AVGK_CLONES
+void add_bias_row(float* __restrict d, int64_t n, float bias) {
+  for (int64_t q = 0; q < n; ++q) d[q] += bias;
+}
+
+// [nb][R][HW] (NCHW chunk) -> [R][nb*HW] (wide).
+void nchw_to_wide(const float* src, int64_t nb, int64_t R, int64_t HW, float* dst, int nt) {
+  const int64_t ldc = nb * HW;
+  if (nb * R * HW < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < nb * R; ++t) {
+    const int64_t b = t / R, r = t % R;
+    std::memcpy(dst + r * ldc + b * HW, src + t * HW, sizeof(float) * HW);
+  }
+}
+
+// [R][nb*HW] (wide) -> [nb][R][HW] (NCHW chunk), adding bias[r] when given.
+void wide_to_nchw(const float* src, int64_t nb, int64_t R, int64_t HW, const float* bias, float* dst, int nt) {
+  const int64_t ldc = nb * HW;
+  if (nb * R * HW < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < nb * R; ++t) {
+    const int64_t b = t / R, r = t % R;
+    if (bias)
+      copy_row_bias(src + r * ldc + b * HW, dst + t * HW, HW, bias[r]);
+    else
+      std::memcpy(dst + t * HW, src + r * ldc + b * HW, sizeof(float) * HW);
+  }
+}
+
+void add_bias_nchw(float* out, int64_t nb, int64_t O, int64_t HW, const float* bias, int nt) {
+  if (nb * O * HW < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < nb * O; ++t) add_bias_row(out + t * HW, HW, bias[t % O]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiny-K GEMMs (K = C*kh*kw <= kSmallK, e.g. the first layer of a CNN on 1-channel images): sgemm is
+// store-bound there (k of a few), so use plain vectorised loops instead.
+constexpr int64_t kSmallK = 16;
+
+// C_b[O][HW] = W[O][K] * col[K][b*HW ...] (+ bias) for the nb images of a chunk, written to NCHW.
+// 16 outputs at a time stay in registers across the K taps.
+AVGK_CLONES
+void smallk_forward(const float* __restrict w, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
+                    int64_t K, int64_t HW, const float* __restrict bias, float* __restrict out) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t o = 0; o < O; ++o) {
+      float* __restrict c = out + (b * O + o) * HW;
+      const float* __restrict wo = w + o * K;
+      const float* __restrict cb = col + b * HW;
+      const float b0 = bias ? bias[o] : 0.f;
+      int64_t q = 0;
+      for (; q + 16 <= HW; q += 16) {
+        float acc[16];
+        for (int l = 0; l < 16; ++l) acc[l] = b0;
+        for (int64_t r = 0; r < K; ++r) {
+          const float wr = wo[r];
+          const float* __restrict rr = cb + r * ldc + q;
+          for (int l = 0; l < 16; ++l) acc[l] += wr * rr[l];
+        }
+        for (int l = 0; l < 16; ++l) c[q + l] = acc[l];
+      }
+      for (; q < HW; ++q) {
+        float a = b0;
+        for (int64_t r = 0; r < K; ++r) a += wo[r] * cb[r * ldc + q];
+        c[q] = a;
+      }
+    }
+}
+
+// C[O][K] = beta*C + sum over the chunk of gy_b[O][HW] * col_b[K][HW]^T  (beta 0 or 1).
+// Per image and output channel the gy row (L1) is dotted with the K col rows (L1/L2).
+AVGK_CLONES
+void smallk_wgrad(const float* __restrict gy, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
+                  int64_t K, int64_t HW, float* __restrict C, float beta) {
+  double tot[kSmallK];
+  for (int64_t o = 0; o < O; ++o) {
+    for (int64_t r = 0; r < K; ++r) tot[r] = 0.0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* __restrict g = gy + (b * O + o) * HW;
+      for (int64_t r = 0; r < K; ++r) {
+        const float* __restrict x = col + r * ldc + b * HW;
+        float acc[16] = {0};
+        int64_t q = 0;
+        for (; q + 16 <= HW; q += 16)
+          for (int l = 0; l < 16; ++l) acc[l] += g[q + l] * x[q + l];
+        float t = 0.f;
+        for (; q < HW; ++q) t += g[q] * x[q];
+        for (int l = 0; l < 16; ++l) t += acc[l];
+        tot[r] += (double)t;
+      }
+    }
+    for (int64_t r = 0; r < K; ++r)
+      C[o * K + r] = (float)(beta == 0.f ? tot[r] : (double)C[o * K + r] + tot[r]);
+  }
+}
+
+#ifdef AVGK_HAVE_AVX512_PATH
+AVGK_AVX512
+void smallk_forward_avx512(const float* w, const float* col, int64_t ldc, int64_t nb, int64_t O, int64_t K,
+                           int64_t HW, const float* bias, float* out) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t o = 0; o < O; ++o) {
+      float* c = out + (b * O + o) * HW;
+      const float* wo = w + o * K;
+      const float* cb = col + b * HW;
+      const __m512 b0 = _mm512_set1_ps(bias ? bias[o] : 0.f);
+      for (int64_t q = 0; q < HW; q += 32) {
+        const __mmask16 m0 = lane_range(0, HW - q), m1 = lane_range(0, HW - q - 16);
+        __m512 a0 = b0, a1 = b0;
+        for (int64_t r = 0; r < K; ++r) {
+          const __m512 wr = _mm512_set1_ps(wo[r]);
+          const float* rr = cb + r * ldc + q;
+          a0 = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(m0, rr), a0);
+          a1 = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(m1, rr + 16), a1);
+        }
+        _mm512_mask_storeu_ps(c + q, m0, a0);
+        _mm512_mask_storeu_ps(c + q + 16, m1, a1);
+      }
+    }
+}
+
+// All KK dot products of one gy row at once: KK independent accumulator chains, gy loaded once.
+template <int KK>
+AVGK_AVX512 void smallk_wgrad_avx512_t(const float* gy, const float* col, int64_t ldc, int64_t nb, int64_t O,
+                                       int64_t HW, float* C, float beta) {
+  for (int64_t o = 0; o < O; ++o) {
+    double tot[KK];
+    for (int r = 0; r < KK; ++r) tot[r] = 0.0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* g = gy + (b * O + o) * HW;
+      const float* x = col + b * HW;
+      __m512 acc[KK];
+      for (int r = 0; r < KK; ++r) acc[r] = _mm512_setzero_ps();
+      for (int64_t q = 0; q < HW; q += 16) {
+        const __mmask16 m = lane_range(0, HW - q);
+        const __m512 gv = _mm512_maskz_loadu_ps(m, g + q);
+        for (int r = 0; r < KK; ++r) acc[r] = _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, x + r * ldc + q), acc[r]);
+      }
+      for (int r = 0; r < KK; ++r) tot[r] += (double)_mm512_reduce_add_ps(acc[r]);  // ≤ HW/16 terms per lane
+    }
+    for (int r = 0; r < KK; ++r) C[o * KK + r] = (float)(beta == 0.f ? tot[r] : (double)C[o * KK + r] + tot[r]);
+  }
+}
+
+void smallk_wgrad_avx512(const float* gy, const float* col, int64_t ldc, int64_t nb, int64_t O, int64_t K,
+                         int64_t HW, float* C, float beta) {
+  using Fn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*, float);
+  static const Fn table[kSmallK + 1] = {
+      nullptr, smallk_wgrad_avx512_t<1>, smallk_wgrad_avx512_t<2>, smallk_wgrad_avx512_t<3>,
+      smallk_wgrad_avx512_t<4>, smallk_wgrad_avx512_t<5>, smallk_wgrad_avx512_t<6>, smallk_wgrad_avx512_t<7>,
+      smallk_wgrad_avx512_t<8>, smallk_wgrad_avx512_t<9>, smallk_wgrad_avx512_t<10>, smallk_wgrad_avx512_t<11>,
+      smallk_wgrad_avx512_t<12>, smallk_wgrad_avx512_t<13>, smallk_wgrad_avx512_t<14>, smallk_wgrad_avx512_t<15>,
+      smallk_wgrad_avx512_t<16>};
+  table[K](gy, col, ldc, nb, O, HW, C, beta);
+}
+#endif
+
+void smallk_forward_any(const float* w, const float* col, int64_t ldc, int64_t nb, int64_t O, int64_t K, int64_t HW,
+                        const float* bias, float* out) {
+#ifdef AVGK_HAVE_AVX512_PATH
+  if (have_avx512()) return smallk_forward_avx512(w, col, ldc, nb, O, K, HW, bias, out);
+#endif
+  smallk_forward(w, col, ldc, nb, O, K, HW, bias, out);
+}
+
+void smallk_wgrad_any(const float* gy, const float* col, int64_t ldc, int64_t nb, int64_t O, int64_t K, int64_t HW,
+                      float* C, float beta) {
+#ifdef AVGK_HAVE_AVX512_PATH
+  if (have_avx512()) return smallk_wgrad_avx512(gy, col, ldc, nb, O, K, HW, C, beta);
+#endif
+  smallk_wgrad(gy, col, ldc, nb, O, K, HW, C, beta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work decomposition.
+//   per-thread mode (enough images): one parallel region, each thread runs whole chunks (im2col +
+//     single-threaded sgemm — sgemm runs on one thread inside a parallel region — + col2im) on its
+//     own thread_local, cache-resident buffers: no fork/join per step, no shared-L2 traffic;
+//   shared mode (few images): chunks in sequence, im2col/col2im parallel over planes and sgemm
+//     threaded internally.
+struct Plan {
+  int64_t nb;      // images per chunk
+  int nt;          // threads
+  bool per_thread;
+  bool wide;       // wide GEMM (n = nb*HW) instead of per-image batched GEMM
+};
+
+Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult) {
+  Plan p;
+  p.nt = std::max(1, get_num_threads());
+  p.wide = g.HW < conv_tuning::direct_min_hw;
+  const int fm = conv_tuning::force_mode;
+  p.per_thread = p.nt > 1 && (fm == 2 || (fm == 0 && N >= 2 * p.nt));
+  if (fm == 1) p.per_thread = false;
+  const int64_t per = std::max<int64_t>(1, floats_per_image * (int64_t)sizeof(float));
+  int64_t nb = std::max<int64_t>(1, conv_tuning::col_target_bytes * std::max<int64_t>(1, mult) / per);
+  if (p.per_thread) nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
+  nb = std::min(nb, std::max<int64_t>(N, 1));
+  const int64_t nchunks = (N + nb - 1) / nb;  // balance: no tiny last chunk
+  if (nchunks > 0) nb = (N + nchunks - 1) / nchunks;
+  p.nb = std::max<int64_t>(nb, 1);
+  return p;
+}
+
+// Runs fn(b0, nb, inner_threads) over the chunks. Exceptions inside the region are rethrown.
+template <class F>
+void run_chunks(const Plan& p, int64_t N, F&& fn) {
+  const int64_t nchunks = (N + p.nb - 1) / p.nb;
+  if (!p.per_thread) {
+    for (int64_t c = 0; c < nchunks; ++c) fn(c * p.nb, std::min(p.nb, N - c * p.nb), p.nt);
+    return;
+  }
+  std::exception_ptr err = nullptr;
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    try {
+      fn(c * p.nb, std::min(p.nb, N - c * p.nb), 1);
+    } catch (...) {
+#pragma omp critical(avgk_conv_err)
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+
+}  // namespace
+
+void conv2d_forward(const float* x, const float* w, const float* bias, float* out, const ConvGeom& cg) {
+  const Geo g(cg);
+  const int64_t N = cg.n, O = g.O, HW = g.HW, K = g.K, CHW = g.C * g.H * g.W;
+  if (N <= 0 || O <= 0 || HW <= 0) return;
+  if (K <= 0) {  // no input channels: out = bias (or 0)
+    for (int64_t t = 0; t < N * O; ++t)
+      for (int64_t q = 0; q < HW; ++q) out[t * HW + q] = bias ? bias[t % O] : 0.f;
+    return;
+  }
+  const Plan p = make_plan(g, N, K * HW, 1);
+  run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
+    const float* xb = x + b0 * CHW;
+    float* ob = out + b0 * O * HW;
+    const int64_t ldc = nb * HW;
+    if (!p.wide && g.pointwise()) {  // x_b is already the [C][HW] matrix
+      sgemm(nb, O, HW, K, 1.f, w, K, 1, 0, xb, HW, 1, CHW, 0.f, ob, HW, O * HW);
+      if (bias) add_bias_nchw(ob, nb, O, HW, bias, nt);
+      return;
+    }
+    float* col = t_col.get((size_t)K * ldc);
+    im2col_images(xb, nb, col, ldc, g, nt);
+    if (K <= kSmallK && conv_tuning::allow_smallk) {
+      smallk_forward_any(w, col, ldc, nb, O, K, HW, bias, ob);
+    } else if (!p.wide) {
+      sgemm(nb, O, HW, K, 1.f, w, K, 1, 0, col, ldc, 1, HW, 0.f, ob, HW, O * HW);
+      if (bias) add_bias_nchw(ob, nb, O, HW, bias, nt);
+    } else {
+      float* tmp = t_tmp.get((size_t)O * ldc);
+      sgemm(1, O, ldc, K, 1.f, w, K, 1, 0, col, ldc, 1, 0, 0.f, tmp, ldc, 0);
+      wide_to_nchw(tmp, nb, O, HW, bias, ob, nt);
+    }
+  });
+}
+
+void conv2d_backward_input(const float* gy, const float* w, float* gx, const ConvGeom& cg) {
+  const Geo g(cg);
+  const int64_t N = cg.n, O = g.O, HW = g.HW, K = g.K, CHW = g.C * g.H * g.W;
+  if (N <= 0 || CHW <= 0) return;
+  if (O <= 0 || HW <= 0) {
+    std::memset(gx, 0, sizeof(float) * N * CHW);
+    return;
+  }
+  const Plan p = make_plan(g, N, K * HW, 1);
+  run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
+    const float* gyb = gy + b0 * O * HW;
+    float* gxb = gx + b0 * CHW;
+    const int64_t ldc = nb * HW;
+    if (!p.wide && g.pointwise()) {  // gx_b[C][HW] = W^T[C][O] * gy_b[O][HW]
+      sgemm(nb, g.C, HW, O, 1.f, w, 1, K, 0, gyb, HW, 1, O * HW, 0.f, gxb, HW, CHW);
+      return;
+    }
+    float* col = t_col.get((size_t)K * ldc);
+    if (!p.wide) {  // colGrad_b[K][HW] = W^T[K][O] * gy_b[O][HW]
+      sgemm(nb, K, HW, O, 1.f, w, 1, K, 0, gyb, HW, 1, O * HW, 0.f, col, ldc, HW);
+    } else {
+      float* tmp = t_tmp.get((size_t)O * ldc);
+      nchw_to_wide(gyb, nb, O, HW, tmp, nt);
+      sgemm(1, K, ldc, O, 1.f, w, 1, K, 0, tmp, ldc, 1, 0, 0.f, col, ldc, 0);
+    }
+    col2im_images(col, ldc, nb, gxb, g, nt);
+  });
+}
+
+void conv2d_backward_weight(const float* x, const float* gy, float* gw, const ConvGeom& cg) {
+  const Geo g(cg);
+  const int64_t N = cg.n, O = g.O, HW = g.HW, K = g.K, CHW = g.C * g.H * g.W;
+  if (O <= 0 || K <= 0) return;
+  if (N <= 0 || HW <= 0) {
+    std::memset(gw, 0, sizeof(float) * O * K);
+    return;
+  }
+  // gw[O][K] = sum_b gy_b[O][HW] * col_b[K][HW]^T, with the images of a chunk concatenated along the
+  // GEMM k dimension (wide layout): long inner products, few sgemm calls.
+  Plan p = make_plan(g, N, (K + O) * HW, conv_tuning::wgrad_chunk_mult);
+  const bool pw = g.pointwise();
+  // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
+  auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
+    const float* xb = x + b0 * CHW;
+    const float* gyb = gy + b0 * O * HW;
+    const int64_t ldc = nb * HW;
+    const float* B = xb;
+    if (!(pw && nb == 1)) {
+      float* col = t_col.get((size_t)K * ldc);
+      im2col_images(xb, nb, col, ldc, g, nt);
+      B = col;
+    }
+    if (K <= kSmallK && conv_tuning::allow_smallk) {  // gy read in place, no wide copy
+      smallk_wgrad_any(gyb, B, B == xb ? HW : ldc, nb, O, K, HW, C, beta);
+      return;
+    }
+    const float* A = gyb;
+    if (nb > 1) {
+      float* tmp = t_tmp.get((size_t)O * ldc);
+      nchw_to_wide(gyb, nb, O, HW, tmp, nt);
+      A = tmp;
+    }
+    sgemm(1, O, K, ldc, 1.f, A, ldc, 1, 0, B, 1, ldc, 0, beta, C, K, 0);
+  };
+  const int64_t nchunks = (N + p.nb - 1) / p.nb;
+  if (!p.per_thread || nchunks < 2) {
+    for (int64_t c = 0; c < nchunks; ++c)
+      chunk(c * p.nb, std::min(p.nb, N - c * p.nb), p.nt, gw, c == 0 ? 0.f : 1.f);
+    return;
+  }
+  // Per-thread partial sums (static schedule: the chunk -> thread map, hence the rounding, is
+  // deterministic), then a parallel reduction in fixed thread order.
+  const int nt = (int)std::min<int64_t>(p.nt, nchunks);
+  const int64_t OK = O * K;
+  float* parts = t_part.get((size_t)nt * OK);
+  std::exception_ptr err = nullptr;
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    const int tn = omp_get_num_threads();
+    float* mine = parts + (int64_t)tid * OK;
+    const int64_t c0 = nchunks * tid / tn, c1 = nchunks * (tid + 1) / tn;
+    try {
+      if (c1 <= c0) std::memset(mine, 0, sizeof(float) * OK);
+      for (int64_t c = c0; c < c1; ++c) chunk(c * p.nb, std::min(p.nb, N - c * p.nb), 1, mine, c == c0 ? 0.f : 1.f);
+    } catch (...) {
+#pragma omp critical(avgk_conv_err)
+      if (!err) err = std::current_exception();
+      std::memset(mine, 0, sizeof(float) * OK);
+    }
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t e0 = 0; e0 < OK; e0 += 1024) {
+      const int64_t e1 = std::min(OK, e0 + 1024);
+      for (int64_t e = e0; e < e1; ++e) gw[e] = parts[e];
+      for (int t = 1; t < tn; ++t) {
+        const float* pt = parts + (int64_t)t * OK;
+        for (int64_t e = e0; e < e1; ++e) gw[e] += pt[e];
+      }
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+
+}  // namespace avgk

@@ -1,0 +1,44 @@
+// Block sizes for every SGEMM micro-kernel, in ONE place.
+//
+// Terminology (BLIS, seen on C^T so that the vector dimension of the micro-kernel is the contiguous
+// dimension of row-major C):
+//   MR  rows of the micro-tile, broadcast one scalar at a time from the packed "S" panel (MR x KC);
+//   NR  columns of the micro-tile, held in SIMD vectors, loaded from the packed "V" panel (KC x NR);
+//   KC  depth of one rank-KC update: the S micro-panel (MR*KC floats) lives in L1;
+//   MC  width (along the vector dimension) of the packed V block (KC x MC floats): lives in L2;
+//   NC  height (along the broadcast dimension) of the packed S block (NC x KC floats): lives in L3.
+// Loop nest (per thread):  jc: S in NC steps / pc: K in KC steps [pack S] / ic: V in MC steps [pack V]
+//                          / jr: S in MR steps / ir: V in NR steps -> micro-kernel.
+// Tuned for AMD Zen4/Zen5 (48 KiB L1d, 1 MiB L2 per core, large shared L3, 2x512-bit FMA).
+#pragma once
+
+namespace avgk {
+namespace gemm_blocking {
+
+// AVX-512 micro-kernel (gemm_kernel_avx512.cc).
+constexpr int AVX512_MR = 6;
+constexpr int AVX512_NR = 64;  // 4 zmm
+constexpr int AVX512_KC = 384;
+constexpr int AVX512_MC = 192;
+constexpr int AVX512_NC = 4032;  // multiple of MR
+
+// AVX2+FMA micro-kernel (gemm_kernel_avx2.cc): 6x16 (12 ymm accumulators).
+constexpr int AVX2_MR = 6;
+constexpr int AVX2_NR = 16;
+constexpr int AVX2_KC = 256;
+constexpr int AVX2_MC = 512;
+constexpr int AVX2_NC = 4032;
+
+// Portable scalar micro-kernel (gemm_kernel_portable.cc).
+constexpr int PORTABLE_MR = 4;
+constexpr int PORTABLE_NR = 16;
+constexpr int PORTABLE_KC = 256;
+constexpr int PORTABLE_MC = 512;
+constexpr int PORTABLE_NC = 4096;
+
+// Threading heuristics.
+constexpr double MIN_FLOPS_PER_THREAD = 2.0 * 48 * 48 * 48;   // below: fewer threads
+constexpr double BATCH_PARALLEL_MAX_FLOPS = 2.0 * 192 * 192 * 192;  // per-matrix; below: split the batch
+
+}  // namespace gemm_blocking
+}  // namespace avgk
