@@ -1,0 +1,85 @@
+/** Options and checks shared by several commands. */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, Option } from 'commander';
+import { setBackend, setNumThreads } from '../backend/index.js';
+import type { CliContext } from './context.js';
+import { choiceParser, intParser } from './options.js';
+
+/** --quiet / --verbose on every command. */
+export function addOutputOptions(cmd: Command): Command {
+  return cmd.option('-q, --quiet', 'no progress output (results and errors only)').option('-v, --verbose', 'more logging; stack traces on errors');
+}
+
+/** --backend / --threads. */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--backend <name>', 'kernels: native (C++ addon) or js (TypeScript); default: native when it loads').argParser(choiceParser('backend', ['js', 'native'] as const)))
+    .option('--threads <n>', 'threads of the native kernels (default: physical cores)', intParser(1));
+}
+
+/** Apply --quiet/--verbose to the context (called first by every action). */
+export function applyOutputOptions(ctx: CliContext, opts: { quiet?: boolean; verbose?: boolean }): void {
+  ctx.quiet = opts.quiet === true;
+  ctx.verbose = ctx.verbose || opts.verbose === true;
+}
+
+export function applyBackendOptions(ctx: CliContext, opts: { backend?: 'js' | 'native'; threads?: number }): void {
+  if (opts.backend) {
+    try {
+      setBackend(opts.backend);
+    } catch (e) {
+      throw ctx.usageError(`--backend ${opts.backend}: ${(e as Error).message.replace(/^avgk(\.setBackend)?: /, '')}`, e);
+    }
+  }
+  if (opts.threads !== undefined) {
+    try {
+      setNumThreads(opts.threads);
+    } catch (e) {
+      throw ctx.usageError(`--threads: ${(e as Error).message}`, e);
+    }
+  }
+}
+
+/** Files that mark a directory as holding a run. */
+export const RUN_FILES = ['checkpoint.safetensors', 'report.html', 'summary.json', 'summary.md'];
+
+/** Whether `dir` holds (part of) a run; throws a usage error when it is not a directory. */
+export function holdsRun(ctx: CliContext, dir: string, shown: string): boolean {
+  if (!existsSync(dir)) return false;
+  if (!statSync(dir).isDirectory()) throw ctx.usageError(`--out ${shown}: exists and is not a directory`);
+  const entries = new Set(readdirSync(dir));
+  return RUN_FILES.some((f) => entries.has(f));
+}
+
+/** The parent directory of an output file must exist and be a directory. */
+export function checkOutputFile(ctx: CliContext, file: string, shown: string, flag = '--out'): void {
+  const parent = dirname(file);
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw ctx.usageError(`${flag} ${shown}: directory ${parent} does not exist`);
+  if (existsSync(file) && statSync(file).isDirectory()) throw ctx.usageError(`${flag} ${shown}: is a directory`);
+}
+
+/** JSON given inline or as @file / a path to a .json file. */
+export function readJsonArg(ctx: CliContext, flag: string, value: string): unknown {
+  let text = value;
+  const trimmed = value.trim();
+  if (trimmed.startsWith('@') || (!trimmed.startsWith('{') && !trimmed.startsWith('['))) {
+    const file = ctx.resolvePath(trimmed.startsWith('@') ? trimmed.slice(1) : trimmed);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw ctx.usageError(`${flag}: cannot read ${trimmed.replace(/^@/, '')} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+    }
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw ctx.usageError(`${flag}: invalid JSON (${(e as Error).message})`, e);
+  }
+}
+
+/** A path for messages: relative to the CLI's working directory when inside it. */
+export function shownPath(ctx: CliContext, p: string): string {
+  const cwd = ctx.io.cwd ?? process.cwd();
+  return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
+}

@@ -1,0 +1,135 @@
+/**
+ * The `avgk` command line: train, eval, predict, compare, bench.
+ *
+ * `runCli(argv, io)` runs one invocation in-process and returns its exit code (tests use it);
+ * `main()` is what bin/avgk.js calls: real streams, Ctrl-C handling, process exit code.
+ *
+ * Errors: bad input is ONE line `avgk: error: <message>` on stderr and exit code 2 (a stack trace
+ * only with --verbose); a runtime failure is exit code 1; Ctrl-C during training is 130.
+ */
+import { Command, CommanderError } from 'commander';
+import { libraryVersion } from '../io/checkpoint.js';
+import { CliError, createContext, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, type CliContext, type CliIo } from './context.js';
+import { registerTrain } from './train.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
+import { registerBench } from './bench.js';
+import { registerCompare } from './compare.js';
+
+/** One line: collapse whitespace and newlines, drop commander's "error: " prefix. */
+function oneLine(msg: string): string {
+  return msg
+    .replace(/^\s*error:\s*/i, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+}
+
+/** The commander program for a context (a fresh one per invocation). */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('avgk');
+  program
+    .description('Set-valued (average-K) classification: train, evaluate and compare models with the two-head loss.')
+    .version(libraryVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'display help')
+    .exitOverride()
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => void ctx.io.stdout.write(s),
+      writeErr: (s) => void ctx.io.stderr.write(s),
+      outputError: (s, write) => write(`avgk: error: ${oneLine(s)}\n`),
+      getOutHelpWidth: () => ctx.io.stdout.columns ?? 100,
+      getErrHelpWidth: () => ctx.io.stderr.columns ?? 100,
+    });
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  avgk train                                   two-head at K=2 on Fashion-MNIST (MLP)
+  avgk train --epochs 1 --limit 3000           quick smoke run
+  avgk eval --checkpoint runs/X/checkpoint.safetensors --split val --k 1.5 2 3
+  avgk predict --checkpoint runs/X/checkpoint.safetensors --input t10k-images-idx3-ubyte --out sets.jsonl
+  avgk compare --config experiment.json --out runs/cmp
+  avgk bench
+
+Run 'avgk <command> --help' for a command's options.`,
+  );
+  registerTrain(program, ctx);
+  registerEval(program, ctx);
+  registerPredict(program, ctx);
+  registerCompare(program, ctx);
+  registerBench(program, ctx);
+  return program;
+}
+
+/** Run the CLI with `argv` (without node and the script); resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  const ctx = createContext(io, argv);
+  ctx.verbose = argv.includes('--verbose') || argv.includes('-v');
+  const program = buildProgram(ctx);
+  if (argv.length === 0) {
+    program.outputHelp();
+    return EXIT_OK;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ctx.exitCode;
+  } catch (e) {
+    return reportError(ctx, e);
+  }
+}
+
+function reportError(ctx: CliContext, e: unknown): number {
+  if (e instanceof CommanderError) {
+    // help and version are "errors" with exit code 0; commander already printed the message
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return EXIT_OK;
+    if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
+    return EXIT_USAGE;
+  }
+  if (e instanceof CliError) {
+    ctx.err(`avgk: error: ${oneLine(e.message)}`);
+    if (ctx.verbose) ctx.err(String(e.cause instanceof Error ? e.cause.stack : e.stack));
+    return e.exitCode;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  ctx.err(`avgk: error: ${oneLine(err.message)}`);
+  if (ctx.verbose) ctx.err(String(err.stack));
+  else ctx.err('avgk: (run with --verbose for the stack trace)');
+  return EXIT_FAILURE;
+}
+
+/** The process's streams; Ctrl-C handlers via process.on('SIGINT'); a second Ctrl-C aborts. */
+export function defaultIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    cwd: process.cwd(),
+    env: process.env,
+    onInterrupt: (handler) => {
+      let count = 0;
+      const listener = (): void => {
+        count++;
+        if (count > 1) {
+          process.stderr.write('avgk: aborted\n');
+          process.exit(EXIT_INTERRUPTED);
+        }
+        handler();
+      };
+      process.on('SIGINT', listener);
+      return () => void process.off('SIGINT', listener);
+    },
+  };
+}
+
+/** Entry point of bin/avgk.js. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // `avgk predict | head`: a closed pipe ends the output quietly
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+  const code = await runCli(argv, defaultIo());
+  process.exitCode = code;
+}

@@ -1,0 +1,447 @@
+/**
+ * `avgk train`: train a model, print the test results, write a checkpoint and a report.
+ *
+ * K values: `--k 1.5 2 3`. K-independent methods (softmax, an, wan, an-ls) train one model and are
+ * evaluated at every K. K-dependent methods (two-head, epr, role) train ONE model for the first K
+ * (the "training K") and are evaluated at every K with that model (calibration adapts the
+ * threshold; the pseudo-labels / regulariser used the training K). Train separate runs for
+ * other training K.
+ *
+ * Ctrl-C: training runs in short synchronous chunks between which signals are handled; the first
+ * Ctrl-C finishes the current step, writes a resumable checkpoint and exits with code 130.
+ */
+import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { DATASET_NAMES, SYNTHETIC_DEFAULTS } from '../data/index.js';
+import { MODEL_NAMES } from '../avgk/model.js';
+import { METHOD_NAMES } from '../avgk/losses.js';
+import { fit, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
+import { calibrateAll } from '../train/evaluate.js';
+import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
+import { backendName } from '../backend/index.js';
+import { EXIT_INTERRUPTED, type CliContext } from './context.js';
+import { choiceParser, intParser, kListParser, nonNegativeNumber, positiveNumber, intListParser, checkKs, uniqueKs } from './options.js';
+import {
+  addBackendOptions,
+  addOutputOptions,
+  applyBackendOptions,
+  applyOutputOptions,
+  holdsRun,
+  readJsonArg,
+  shownPath,
+} from './common.js';
+import {
+  OPTIMIZER_NAMES,
+  SCHEDULE_NAMES,
+  TRAIN_DEFAULTS,
+  buildRun,
+  checkDatasetSpec,
+  evaluateSplit,
+  formatResults,
+  loadCheckpointCli,
+  loadDatasetCli,
+  methodLabel,
+  BASELINE_LABEL,
+  resultsJson,
+  scoreHeads,
+  type RunConfig,
+} from './runtime.js';
+import { TrainProgress } from './progress.js';
+import { accuracyVsK, writeRunReport } from './run-report.js';
+
+export interface TrainOptions {
+  dataset?: string;
+  datasetConfig?: string;
+  dataDir?: string;
+  loss?: string;
+  k?: number[];
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  optimizer?: (typeof OPTIMIZER_NAMES)[number];
+  schedule?: (typeof SCHEDULE_NAMES)[number];
+  mu?: number;
+  seed?: number;
+  model?: (typeof MODEL_NAMES)[number];
+  hidden?: number[];
+  augment?: boolean;
+  limit?: number;
+  valSize?: number;
+  normalize?: boolean;
+  threads?: number;
+  backend?: 'js' | 'native';
+  out?: string;
+  resume?: string;
+  report?: boolean;
+  force?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Flags that define the run; they cannot change when resuming. */
+const CONFIG_FLAGS: [keyof TrainOptions, string][] = [
+  ['dataset', '--dataset'],
+  ['datasetConfig', '--dataset-config'],
+  ['dataDir', '--data-dir'],
+  ['loss', '--loss'],
+  ['k', '--k'],
+  ['batchSize', '--batch-size'],
+  ['lr', '--lr'],
+  ['momentum', '--momentum'],
+  ['weightDecay', '--weight-decay'],
+  ['optimizer', '--optimizer'],
+  ['schedule', '--schedule'],
+  ['mu', '--mu'],
+  ['seed', '--seed'],
+  ['model', '--model'],
+  ['hidden', '--hidden'],
+  ['augment', '--augment'],
+  ['limit', '--limit'],
+  ['valSize', '--val-size'],
+  ['normalize', '--normalize'],
+];
+
+/** Milliseconds of training between two looks at the event loop (signals, progress timers). */
+const CHUNK_MS = 250;
+
+export function registerTrain(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command('train')
+    .description('train a set-valued classifier, print test results, write a checkpoint and a report')
+    .addOption(new Option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')} (default: ${TRAIN_DEFAULTS.dataset})`).argParser(choiceParser('dataset', DATASET_NAMES)))
+    .option('--dataset-config <json>', 'full dataset spec as JSON, @file or a .json path (e.g. \'{"name":"synthetic","numClasses":50,"zipfAlpha":1}\')')
+    .option('--data-dir <dir>', 'directory of the CIFAR binary files (cifar10 / cifar100)')
+    .addOption(new Option('--loss <method>', `training method: ${METHOD_NAMES.join(', ')} (default: ${TRAIN_DEFAULTS.method})`).argParser(choiceParser('loss', METHOD_NAMES)))
+    .option('--k <K...>', 'average set size(s) K, e.g. --k 1.5 2 3; the first is the training K of two-head/epr/role (default: 2)', kListParser)
+    .option('--epochs <n>', `epochs (default: ${TRAIN_DEFAULTS.epochs})`, intParser(1))
+    .option('--batch-size <n>', `mini-batch size (default: ${TRAIN_DEFAULTS.batchSize})`, intParser(1))
+    .option('--lr <lr>', `learning rate (default: ${TRAIN_DEFAULTS.lr})`, positiveNumber)
+    .option('--momentum <m>', `SGD momentum, Nesterov (default: ${TRAIN_DEFAULTS.momentum})`, nonNegativeNumber)
+    .option('--weight-decay <wd>', `weight decay (default: ${TRAIN_DEFAULTS.weightDecay})`, nonNegativeNumber)
+    .addOption(new Option('--optimizer <name>', 'sgd (momentum, Nesterov) or adam (default: sgd)').argParser(choiceParser('optimizer', OPTIMIZER_NAMES)))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule: cosine or constant (default: cosine)').argParser(choiceParser('schedule', SCHEDULE_NAMES)))
+    .option('--mu <mu>', 'two-head: weight of the multi-label loss (default: 1)', nonNegativeNumber)
+    .option('--seed <n>', 'seed of the weights, the shuffling and the train/val split (default: 0)', intParser(0))
+    .addOption(new Option('--model <name>', `backbone: ${MODEL_NAMES.join(', ')} (default: mlp [256, 256]; cnn is a small CNN, resnet18 for 32×32 images)`).argParser(choiceParser('model', MODEL_NAMES)))
+    .option('--hidden <widths>', 'mlp hidden widths, e.g. 512,256 (default: 256,256)', intListParser)
+    .option('--augment', 'random crop and flip (32×32 images)')
+    .option('--limit <n>', 'use only the first N training images (synthetic: N training samples)', intParser(1))
+    .option('--val-size <n>', 'size of the validation split', intParser(1))
+    .option('--normalize', 'standardise inputs with the training split\'s mean/std (the default)')
+    .option('--no-normalize', 'keep raw inputs (pixels in [0, 1])')
+    .option('--out <dir>', 'output directory (default: runs/<timestamp>-<method>-<dataset>)')
+    .option('--resume <checkpoint>', 'continue an interrupted (or finished, with a larger --epochs) run from its checkpoint')
+    .option('--no-report', 'do not write report.html / summary.json / summary.md')
+    .option('--force', 'write into an output directory that already holds a run');
+  addBackendOptions(cmd);
+  addOutputOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  avgk train                                     two-head, K=2, Fashion-MNIST, MLP (quick)
+  avgk train --epochs 1 --limit 3000             a one-minute smoke run
+  avgk train --model cnn --epochs 10             a small CNN (slower, more accurate)
+  avgk train --loss softmax --k 1 1.5 2 3        one softmax model, evaluated at several K
+  avgk train --dataset synthetic --k 2           synthetic data with a known Bayes optimum
+  avgk train --resume runs/X/checkpoint.safetensors   continue after Ctrl-C
+
+Outputs (in --out): checkpoint.safetensors, report.html, summary.json, summary.md.
+The results table is computed on the TEST split with thresholds calibrated on validation; for
+two-head it also shows the softmax-threshold baseline of the same model (its softmax head).
+K-dependent methods (two-head, epr, role) train one model for the first K and evaluate it at
+every K.`,
+  );
+  cmd.action(async (opts: TrainOptions) => {
+    applyOutputOptions(ctx, opts);
+    ctx.exitCode = await runTrain(ctx, opts, cmd);
+  });
+  return cmd;
+}
+
+function timestamp(): string {
+  const d = new Date();
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Number of classes of a dataset spec when known without loading it. */
+function staticNumClasses(spec: Record<string, unknown>): number | null {
+  switch (spec.name) {
+    case 'fashion-mnist':
+    case 'mnist':
+    case 'cifar10':
+      return 10;
+    case 'cifar100':
+      return spec.label === 'coarse' ? 20 : 100;
+    case 'synthetic':
+      return typeof spec.numClasses === 'number' ? spec.numClasses : SYNTHETIC_DEFAULTS.numClasses;
+    default:
+      return null;
+  }
+}
+
+/** Build the run configuration from flags (not resuming). Validates everything that does not need data. */
+function configFromFlags(ctx: CliContext, o: TrainOptions, cmdSource: (o: TrainOptions, key: keyof TrainOptions) => boolean): RunConfig {
+  let spec: Record<string, unknown> = { name: o.dataset ?? TRAIN_DEFAULTS.dataset };
+  if (o.datasetConfig !== undefined) {
+    const extra = readJsonArg(ctx, '--dataset-config', o.datasetConfig);
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw ctx.usageError('--dataset-config: expected a JSON object');
+    const e = extra as Record<string, unknown>;
+    if (o.dataset !== undefined && e.name !== undefined && e.name !== o.dataset) {
+      throw ctx.usageError(`--dataset ${o.dataset} and --dataset-config name "${String(e.name)}" disagree`);
+    }
+    spec = { ...spec, ...e };
+  }
+  const name = spec.name;
+  const synthetic = name === 'synthetic';
+  const seed = o.seed ?? TRAIN_DEFAULTS.seed;
+  if (spec.seed === undefined) spec.seed = seed;
+  if (o.limit !== undefined) spec[synthetic ? 'nTrain' : 'limit'] = o.limit;
+  if (o.valSize !== undefined) spec[synthetic ? 'nVal' : 'valSize'] = o.valSize;
+  if (spec.normalize === undefined || cmdSource(o, 'normalize')) spec.normalize = o.normalize !== false;
+  if (o.dataDir !== undefined) {
+    if (name !== 'cifar10' && name !== 'cifar100') throw ctx.usageError(`--data-dir is only used with --dataset cifar10 or cifar100`);
+    spec.dir = ctx.resolvePath(o.dataDir);
+  }
+  if ((name === 'cifar10' || name === 'cifar100') && spec.dir === undefined) {
+    throw ctx.usageError(`--dataset ${name} needs --data-dir DIR (the directory of the CIFAR binary files)`);
+  }
+  checkDatasetSpec(ctx, spec);
+  const ks = uniqueKs(o.k ?? TRAIN_DEFAULTS.ks);
+  // K against the number of classes, before loading anything when it is known statically
+  const knownC = staticNumClasses(spec);
+  if (knownC !== null) {
+    const kErr = checkKs(ks, knownC, String(name));
+    if (kErr) throw ctx.usageError(kErr);
+  }
+  const model = o.model ?? TRAIN_DEFAULTS.model;
+  if (o.hidden && model !== 'mlp') throw ctx.usageError(`--hidden is only used with --model mlp`);
+  const optimizer = o.optimizer ?? TRAIN_DEFAULTS.optimizer;
+  const momentum = o.momentum ?? TRAIN_DEFAULTS.momentum;
+  if (optimizer === 'sgd' && !(momentum < 1)) throw ctx.usageError(`--momentum must be in [0, 1), got ${momentum}`);
+  return {
+    dataset: spec,
+    method: (o.loss ?? TRAIN_DEFAULTS.method) as RunConfig['method'],
+    ks,
+    trainK: ks[0],
+    model: model === 'mlp' ? { name: model, hidden: o.hidden ?? [256, 256] } : { name: model },
+    optimizer: { name: optimizer, lr: o.lr ?? TRAIN_DEFAULTS.lr, momentum, nesterov: momentum > 0, weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay },
+    schedule: o.schedule ?? TRAIN_DEFAULTS.schedule,
+    epochs: o.epochs ?? TRAIN_DEFAULTS.epochs,
+    batchSize: o.batchSize ?? TRAIN_DEFAULTS.batchSize,
+    seed,
+    augment: o.augment === true,
+    mu: o.mu ?? TRAIN_DEFAULTS.mu,
+  };
+}
+
+export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): Promise<number> {
+  const t0 = performance.now();
+  // ---- 1. configuration (nothing is written before everything is validated) ----
+  let config: RunConfig;
+  let resumeCkpt: Awaited<ReturnType<typeof loadCheckpointCli>> | null = null;
+  if (o.resume !== undefined) {
+    for (const [key, flag] of CONFIG_FLAGS) {
+      if (cmd.getOptionValueSource(key) === 'cli') throw ctx.usageError(`${flag} cannot be given with --resume (the run's configuration comes from the checkpoint; only --epochs, --out and runtime flags may be given)`);
+    }
+    resumeCkpt = await loadCheckpointCli(ctx, o.resume);
+    config = { ...resumeCkpt.config };
+    const done = resumeCkpt.meta.trainState.epoch;
+    const started = done + (resumeCkpt.meta.trainState.batch > 0 ? 1 : 0);
+    if (o.epochs !== undefined) {
+      if (o.epochs < started) throw ctx.usageError(`--epochs ${o.epochs}: the checkpoint has already trained ${done} epoch(s)${started > done ? ' and started the next' : ''}`);
+      config.epochs = o.epochs;
+    }
+    if (resumeCkpt.meta.status === 'complete' && done >= config.epochs) {
+      throw ctx.usageError(`--resume ${o.resume}: the run is complete (${done} epoch(s)); pass --epochs N with N > ${done} to train more`);
+    }
+  } else {
+    config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(key) === 'cli');
+  }
+  applyBackendOptions(ctx, o);
+
+  // ---- 2. output directory (checked, not yet created) ----
+  const cwd = ctx.io.cwd ?? process.cwd();
+  let outDir: string;
+  if (o.out !== undefined) outDir = ctx.resolvePath(o.out);
+  else if (resumeCkpt) outDir = dirname(resumeCkpt.path);
+  else {
+    const base = join(cwd, 'runs', `${timestamp()}-${config.method}-${String(config.dataset.name)}`);
+    outDir = base;
+    for (let i = 2; existsSync(outDir); i++) outDir = `${base}-${i}`;
+  }
+  const outShown = shownPath(ctx, outDir);
+  const sameRun = resumeCkpt !== null && resolve(dirname(resumeCkpt.path)) === resolve(outDir);
+  if (!sameRun && holdsRun(ctx, outDir, outShown) && !o.force) {
+    throw ctx.usageError(`--out ${outShown}: the directory already holds a run (pass --force to overwrite it, or choose another --out)`);
+  }
+
+  // ---- 3. data, model, method, optimiser ----
+  const ds = loadDatasetCli(ctx, config.dataset);
+  const kErr = checkKs(config.ks, ds.numClasses, ds.name);
+  if (kErr) throw ctx.usageError(kErr);
+  if (['two-head'].includes(config.method) && config.trainK < 1) {
+    throw ctx.usageError(`--k: the two-head method is trained for the first K, which must be ≥ 1, got ${config.trainK}`);
+  }
+  if (config.batchSize > ds.train.n) ctx.info(`note: --batch-size ${config.batchSize} is larger than the training split (${ds.train.n}); one batch per epoch`);
+  const { model, method, optimizer, schedule } = buildRun(ctx, config, ds);
+  let state: TrainState = initialTrainState();
+  if (resumeCkpt) {
+    try {
+      state = restoreTraining(resumeCkpt, { model, optimizer, method });
+    } catch (e) {
+      throw ctx.usageError((e as Error).message.replace(resumeCkpt.path, o.resume!), e);
+    }
+  }
+  const batches = Math.ceil(ds.train.n / config.batchSize);
+  ctx.info(
+    `avgk train: ${config.method} on ${ds.name} (train ${ds.train.n}, val ${ds.val.n}, test ${ds.test.n}, ${ds.numClasses} classes), ` +
+      `${config.model.name}${config.model.hidden ? ` [${config.model.hidden.join(', ')}]` : ''} (${model.numParameters().toLocaleString('en-US')} parameters), ` +
+      `K = ${config.ks.join(', ')}, ${config.epochs} epoch(s) × ${batches} batches, backend ${backendName()}` +
+      (resumeCkpt ? `, resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}` : ''),
+  );
+
+  // ---- 4. create the output directory, train ----
+  const createdDir = !existsSync(outDir);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw ctx.usageError(`--out ${outShown}: cannot create the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
+  const ckptPath = join(outDir, 'checkpoint.safetensors');
+  const ckptShown = shownPath(ctx, ckptPath);
+  const cleanup = (): void => {
+    if (createdDir && readdirSync(outDir).length === 0) rmSync(outDir, { recursive: true, force: true });
+  };
+
+  const progress = new TrainProgress(ctx, { epochs: config.epochs, batches });
+  let stop = false;
+  const unregister = ctx.io.onInterrupt?.(() => {
+    if (stop) return;
+    stop = true;
+    progress.stopBar();
+    ctx.err('avgk: interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to abort without saving)');
+  });
+  let result: FitResult | null = null;
+  let lastWeights: StateDict | null = null;
+  let base = 0;
+  let cur = 0;
+  let samples = 0;
+  try {
+    for (;;) {
+      const chunkStart = performance.now();
+      const res = fit(model, method, optimizer, ds, {
+        epochs: config.epochs,
+        batchSize: config.batchSize,
+        ks: config.ks,
+        seed: config.seed,
+        schedule,
+        augment: config.augment,
+        resume: state,
+        onStep: (info) => {
+          cur = info.elapsed;
+          samples += Math.min(config.batchSize, ds.train.n - info.batch * config.batchSize);
+          progress.step(info, samples, base + cur);
+        },
+        onEpoch: (info) => {
+          info.seconds = base + cur;
+          info.imagesPerS = info.seconds > 0 ? samples / info.seconds : NaN;
+          progress.epoch(info);
+          base = 0;
+          cur = 0;
+          samples = 0;
+          if (info.epoch === config.epochs - 1) lastWeights = model.stateDict();
+        },
+        shouldStop: () => stop || performance.now() - chunkStart > CHUNK_MS,
+      });
+      state = res.state;
+      if (!res.interrupted) {
+        result = res;
+        break;
+      }
+      base += cur;
+      cur = 0;
+      if (stop) break;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  } catch (e) {
+    progress.stopBar();
+    unregister?.();
+    cleanup();
+    throw ctx.failure(`training failed: ${(e as Error).message}`, e);
+  }
+  progress.stopBar();
+
+  // ---- 5a. interrupted: resumable checkpoint, exit 130 ----
+  if (result === null) {
+    try {
+      await saveTrainingCheckpoint(ckptPath, { model, optimizer, method, state, config: config as unknown as Record<string, unknown>, classNames: ds.classNames, status: 'interrupted' });
+    } finally {
+      unregister?.();
+    }
+    ctx.err(`avgk: interrupted at epoch ${state.epoch + 1}, batch ${state.batch} of ${batches}: wrote ${ckptShown}`);
+    ctx.err(`avgk: resume with: avgk train --resume ${ckptShown}`);
+    return EXIT_INTERRUPTED;
+  }
+  unregister?.();
+
+  // ---- 5b. finished: evaluate on test, checkpoint, report ----
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const val = scoreHeads(model, method, ds.val, ds);
+  const test = scoreHeads(model, method, ds.test, ds);
+  const cals = {
+    method: calibrateAll(val.method, ds.numClasses, config.ks, config.seed),
+    softmax: val.softmax ? calibrateAll(val.softmax, ds.numClasses, config.ks, config.seed) : null,
+  };
+  const evaluation = evaluateSplit(ds, 'test', test, cals, method);
+  const heads = { method: methodLabel(method), softmax: BASELINE_LABEL };
+  const curves = accuracyVsK(ds, config.ks, config.seed, val, test, heads);
+
+  const storedCals: Record<string, typeof cals.method> = { method: cals.method };
+  if (cals.softmax) storedCals.softmax = cals.softmax;
+  await saveTrainingCheckpoint(ckptPath, {
+    model,
+    optimizer,
+    method,
+    state,
+    modelState: lastWeights ?? model.stateDict(),
+    config: config as unknown as Record<string, unknown>,
+    classNames: ds.classNames,
+    status: 'complete',
+    calibrations: storedCals,
+    metrics: { test: resultsJson(evaluation), bestEpoch: result.bestEpoch },
+  });
+
+  ctx.out('');
+  ctx.out(
+    `Test results — ${ds.name}, ${config.method}, ${config.model.name}, ${config.epochs} epoch(s), best epoch ${result.bestEpoch + 1}; ` +
+      `${ds.test.n} test samples, thresholds calibrated on validation (${ds.val.n})` +
+      (['two-head', 'epr', 'role'].includes(config.method) && config.ks.length > 1 ? `; trained for K = ${config.trainK}` : ''),
+  );
+  ctx.out(formatResults(evaluation));
+  ctx.out('');
+  ctx.out(`checkpoint: ${ckptShown}`);
+  if (o.report !== false) {
+    const written = await writeRunReport(outDir, {
+      config,
+      ds,
+      history: state.history,
+      bestEpoch: result.bestEpoch,
+      test: evaluation,
+      curves,
+      command: ['avgk', ...ctx.argv].join(' '),
+      backend: backendName(),
+      seconds: trainSeconds,
+      checkpoint: 'checkpoint.safetensors',
+      numParameters: model.numParameters(),
+    });
+    ctx.out(`report:     ${shownPath(ctx, written.html)}`);
+    ctx.out(`summary:    ${shownPath(ctx, written.json)}, ${shownPath(ctx, written.md)}`);
+  }
+  ctx.info(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return 0;
+}
