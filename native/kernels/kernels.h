@@ -62,5 +62,9 @@ void sgd_step(float* param, const float* grad, float* buf, int64_t n, float lr, 
               bool nesterov, bool first_step);
 void adam_step(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                float eps, float wd, int64_t step, bool decoupled);
+// adam_step with the hyper-parameters in double (the binding's entry point: 1 - beta is formed in
+// double, as the TypeScript backend does).
+void adam_step_d(float* param, const float* grad, float* m, float* v, int64_t n, double lr, double beta1, double beta2,
+                 double eps, double wd, int64_t step, bool decoupled);
 
 }  // namespace avgk

@@ -1,0 +1,191 @@
+// Shared helpers of the N-API binding layer: argument checking and error conversion.
+//
+// Every exported function builds an `Args` for its op name, reads and checks each argument through
+// it, and calls the kernel inside `guarded(...)`. Every failure is a JS Error whose message starts
+// with "avgk native <op>: " and names the offending argument, shape or value. Kernels receive raw
+// pointers into the typed arrays (byteOffset respected, never copied).
+#pragma once
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace avgk_binding {
+
+// Largest integer accepted for a size, stride or offset (keeps every product we form far from
+// int64 overflow once it has been checked against a buffer length).
+constexpr double kMaxInt = 9007199254740991.0;  // 2^53 - 1
+constexpr int kMaxDims = 8;
+
+std::string describe(const Napi::Value& v);
+std::string shapeStr(const std::vector<int64_t>& v);
+
+template <typename T>
+struct Buf {
+  T* data = nullptr;
+  int64_t len = 0;       // elements
+  const char* name = "";
+  bool null = false;     // true when the argument was JS null (nullable buffers only)
+  const char* bytesBegin() const { return reinterpret_cast<const char*>(data); }
+};
+
+// A byte span [lo, hi) inside some buffer, used for aliasing checks.
+struct Span {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  const char* name = "";
+  bool empty() const { return lo >= hi; }
+};
+
+template <typename T>
+inline Span spanOf(const Buf<T>& b) {
+  Span s;
+  s.name = b.name;
+  if (b.data && b.len > 0) {
+    s.lo = b.bytesBegin();
+    s.hi = s.lo + b.len * static_cast<int64_t>(sizeof(T));
+  }
+  return s;
+}
+inline bool overlaps(const Span& a, const Span& b) {
+  return !a.empty() && !b.empty() && a.lo < b.hi && b.lo < a.hi;
+}
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), env_(info.Env()), op_(op) {}
+
+  Napi::Env env() const { return env_; }
+  const char* op() const { return op_; }
+
+  [[noreturn]] void fail(const std::string& msg) const {
+    throw Napi::Error::New(env_, std::string("avgk native ") + op_ + ": " + msg);
+  }
+
+  // Exact argument count.
+  void count(size_t n, const char* signature) const {
+    if (info_.Length() != n) {
+      fail("expected " + std::to_string(n) + " arguments (" + signature + "), got " +
+           std::to_string(info_.Length()));
+    }
+  }
+
+  Napi::Value at(size_t i) const { return info_[i]; }
+
+  // ---- numbers
+  double number(size_t i, const char* name) const;       // any JS number (NaN/Inf allowed)
+  double finite(size_t i, const char* name) const;       // finite JS number
+  float finiteF32(size_t i, const char* name) const;     // finite and finite as float32
+  int64_t integer(size_t i, const char* name, double lo, double hi) const;  // integer in [lo, hi]
+  bool boolean(size_t i, const char* name) const;
+
+  // ---- buffers
+  Buf<float> f32(size_t i, const char* name) const { return typed<float>(i, name, napi_float32_array, "Float32Array", false); }
+  Buf<float> f32OrNull(size_t i, const char* name) const { return typed<float>(i, name, napi_float32_array, "Float32Array", true); }
+  Buf<int32_t> i32(size_t i, const char* name) const { return typed<int32_t>(i, name, napi_int32_array, "Int32Array", false); }
+  Buf<uint8_t> u8OrNull(size_t i, const char* name) const { return typed<uint8_t>(i, name, napi_uint8_array, "Uint8Array", true); }
+
+  // Raw typed-array info (for ops that accept several element types).
+  bool typedInfo(size_t i, napi_typedarray_type* type, void** data, size_t* length) const;
+
+  // ---- arrays of integers (shape / strides), exact length `expect` unless expect < 0
+  std::vector<int64_t> intArray(size_t i, const char* name, int64_t expect, double lo, double hi) const;
+
+  // ---- geometry objects
+  avgk::ConvGeom convGeom(size_t i) const;
+  avgk::PoolGeom poolGeom(size_t i) const;
+
+  // ---- checks
+  template <typename T>
+  void needLen(const Buf<T>& b, int64_t need, const std::string& what) const {
+    if (b.len != need) {
+      fail(std::string(b.name) + " has " + std::to_string(b.len) + " elements but " + what + " needs " +
+           std::to_string(need));
+    }
+  }
+  // outputs must be disjoint from every other listed span (inputs may overlap each other)
+  void disjoint(std::initializer_list<Span> outputs, std::initializer_list<Span> others) const;
+  // elementwise: out may be exactly the same memory as an input, or disjoint from it
+  void sameOrDisjoint(const Span& out, const Span& in) const;
+
+  // overflow-checked product of non-negative sizes
+  int64_t mul(std::initializer_list<int64_t> xs, const char* what) const;
+
+ private:
+  template <typename T>
+  Buf<T> typed(size_t i, const char* name, napi_typedarray_type want, const char* wantName, bool nullable) const;
+  int64_t geomField(const Napi::Object& o, const char* obj, const char* field, double lo) const;
+
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+  const char* op_;
+};
+
+template <typename T>
+Buf<T> Args::typed(size_t i, const char* name, napi_typedarray_type want, const char* wantName,
+                   bool nullable) const {
+  Buf<T> b;
+  b.name = name;
+  Napi::Value v = info_[i];
+  if (nullable && v.IsNull()) {
+    b.null = true;
+    return b;
+  }
+  napi_typedarray_type type;
+  void* data = nullptr;
+  size_t length = 0;
+  if (!typedInfo(i, &type, &data, &length) || type != want) {
+    fail(std::string(name) + " (argument " + std::to_string(i + 1) + ") must be a " + wantName +
+         (nullable ? " or null" : "") + ", got " + describe(v));
+  }
+  b.data = static_cast<T*>(data);
+  b.len = static_cast<int64_t>(length);
+  if (b.len > 0 && b.data == nullptr) fail(std::string(name) + " has a detached buffer");
+  return b;
+}
+
+// Runs a kernel; converts C++ exceptions into JS Errors that name the op.
+template <class F>
+auto guarded(const Args& a, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    a.fail("out of memory");
+  } catch (const std::exception& e) {
+    a.fail(e.what());
+  } catch (...) {
+    a.fail("unknown C++ exception");
+  }
+}
+
+// Reach of a strided view: min and max element index relative to its offset.
+struct Reach {
+  int64_t lo = 0, hi = 0;
+  bool empty = false;
+};
+Reach reachOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
+// Does the strided view address each index of `shape` at a distinct element? (sufficient test)
+bool injective(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
+
+// Per-family Init functions (called by native/addon.cc).
+void InitElementwise(Napi::Env env, Napi::Object exports);
+void InitReduce(Napi::Env env, Napi::Object exports);
+void InitGemm(Napi::Env env, Napi::Object exports);
+void InitConv(Napi::Env env, Napi::Object exports);
+void InitPool(Napi::Env env, Napi::Object exports);
+void InitBatchNorm(Napi::Env env, Napi::Object exports);
+void InitSoftmaxLoss(Napi::Env env, Napi::Object exports);
+void InitSelect(Napi::Env env, Napi::Object exports);
+void InitOptim(Napi::Env env, Napi::Object exports);
+void InitThreads(Napi::Env env, Napi::Object exports);
+
+}  // namespace avgk_binding

@@ -1,0 +1,411 @@
+// selectKth: the m-th largest float (1-based) among the selected entries, by radix selection on
+// the order-preserving uint32 image of the float bits (11 + 11 + 10 bits). Two streaming passes
+// over x (a histogram of the top 11 bits, then a gather of the keys in the chosen bucket); the
+// remaining passes run over the (usually small) candidate list.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels.h"
+#include "vmath.h"
+
+namespace avgk {
+namespace {
+
+constexpr int kBins = 2048;
+
+AVGK_INLINE uint32_t key_of(uint32_t u) {
+  // larger float -> larger key; negative floats are bit-flipped, positive ones get the top bit
+  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
+  return u ^ m;
+}
+AVGK_INLINE float float_of(uint32_t k) {
+  const uint32_t u = (k & 0x80000000u) ? (k ^ 0x80000000u) : ~k;
+  return vm::as_float(u);
+}
+
+struct Hist1 {
+  uint32_t h[4][kBins];
+  int64_t nan = 0;
+  int64_t selected = 0;
+};
+
+// Histogram of the top 11 key bits over [0, n); 4 interleaved sub-histograms so that runs of equal
+// values do not serialise on one counter.
+AVGK_INLINE void hist_top_body(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, Hist1* H) {
+  std::memset(H->h, 0, sizeof H->h);
+  int64_t nan = 0, sel = 0;
+  int64_t i = 0;
+  if (mask) {
+    for (; i + 4 <= n; i += 4) {
+      for (int l = 0; l < 4; ++l) {
+        const uint32_t v = u[i + l];
+        const uint32_t on = mask[i + l] != 0;
+        H->h[l][key_of(v) >> 21] += on;
+        nan += on & ((v & 0x7FFFFFFFu) > 0x7F800000u);
+        sel += on;
+      }
+    }
+    for (; i < n; ++i) {
+      const uint32_t v = u[i];
+      const uint32_t on = mask[i] != 0;
+      H->h[0][key_of(v) >> 21] += on;
+      nan += on & ((v & 0x7FFFFFFFu) > 0x7F800000u);
+      sel += on;
+    }
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      for (int l = 0; l < 4; ++l) {
+        const uint32_t v = u[i + l];
+        ++H->h[l][key_of(v) >> 21];
+        nan += (v & 0x7FFFFFFFu) > 0x7F800000u;
+      }
+    }
+    for (; i < n; ++i) {
+      const uint32_t v = u[i];
+      ++H->h[0][key_of(v) >> 21];
+      nan += (v & 0x7FFFFFFFu) > 0x7F800000u;
+    }
+    sel = n;
+  }
+  for (int l = 1; l < 4; ++l)
+    for (int b = 0; b < kBins; ++b) H->h[0][b] += H->h[l][b];
+  H->nan = nan;
+  H->selected = sel;
+}
+AVGK_MULTIVERSION(void, hist_top, (const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, Hist1* H), (u, mask, n, H))
+
+
+// Keys whose top 11 bits equal `bucket` (and whose mask byte is set), appended to out; returns the
+// count. Branch-free: out must have one spare slot.
+AVGK_INLINE int64_t gather_bucket_body(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n,
+                                  uint32_t bucket, uint32_t* __restrict out) {
+  int64_t pos = 0;
+  if (mask) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = key_of(u[i]);
+      out[pos] = k;
+      pos += ((k >> 21) == bucket) & (mask[i] != 0);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = key_of(u[i]);
+      out[pos] = k;
+      pos += (k >> 21) == bucket;
+    }
+  }
+  return pos;
+}
+AVGK_MULTIVERSION(int64_t, gather_bucket, (const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t bucket, uint32_t* __restrict out), (u, mask, n, bucket, out))
+
+
+// Finds the bin (from the top) that holds the m-th largest; m becomes the rank inside that bin.
+int pick(const int64_t* hist, int bins, int64_t& m) {
+  int64_t cum = 0;
+  for (int b = bins - 1; b >= 0; --b) {
+    if (cum + hist[b] >= m) {
+      m -= cum;
+      return b;
+    }
+    cum += hist[b];
+  }
+  return -1;
+}
+
+}  // namespace
+
+namespace {
+
+[[noreturn]] void throw_nan(int64_t nan) {
+  throw std::invalid_argument("x contains " + std::to_string(nan) + " NaN entries");
+}
+[[noreturn]] void throw_m(int64_t m, int64_t selected) {
+  throw std::invalid_argument("m = " + std::to_string(m) + " exceeds the " + std::to_string(selected) +
+                              " selected entries");
+}
+
+// Radix selection: a histogram pass and a gather pass over x, then passes over the candidates.
+float select_radix(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask) {
+
+  int nt = threads_for(n);
+  std::vector<Hist1> H(static_cast<size_t>(nt));
+  std::vector<int64_t> beg(nt + 1);
+  for (int t = 0; t <= nt; ++t) beg[t] = n * t / nt;
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t) hist_top(u + beg[t], mask ? mask + beg[t] : nullptr, beg[t + 1] - beg[t], &H[t]);
+  } else {
+    hist_top(u, mask, n, &H[0]);
+  }
+  int64_t nan = 0, selected = 0;
+  std::vector<int64_t> hist(kBins, 0);
+  for (int t = 0; t < nt; ++t) {
+    nan += H[t].nan;
+    selected += H[t].selected;
+    for (int b = 0; b < kBins; ++b) hist[b] += H[t].h[0][b];
+  }
+  if (nan > 0) throw_nan(nan);
+  if (m > selected) throw_m(m, selected);
+  int64_t rank = m;
+  const uint32_t b1 = static_cast<uint32_t>(pick(hist.data(), kBins, rank));
+
+  // gather the keys of bucket b1, one padded segment per thread
+  std::vector<int64_t> segBase(nt + 1, 0), segCount(nt, 0);
+  for (int t = 0; t < nt; ++t) segBase[t + 1] = segBase[t] + H[t].h[0][b1] + 1;
+  // reused between calls (no page faults, no zero fill); grows only
+  static thread_local std::unique_ptr<uint32_t[]> candBuf;
+  static thread_local size_t candCap = 0;
+  const size_t needCand = static_cast<size_t>(segBase[nt]);
+  if (candCap < needCand) {
+    candBuf.reset(new uint32_t[needCand]);
+    candCap = needCand;
+  }
+  uint32_t* const cand = candBuf.get();
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t)
+      segCount[t] = gather_bucket(u + beg[t], mask ? mask + beg[t] : nullptr, beg[t + 1] - beg[t], b1,
+                                  cand + segBase[t]);
+  } else {
+    segCount[0] = gather_bucket(u, mask, n, b1, cand);
+  }
+  // compact the segments
+  int64_t total = segCount[0];
+  for (int t = 1; t < nt; ++t) {
+    std::memmove(cand + total, cand + segBase[t], static_cast<size_t>(segCount[t]) * 4);
+    total += segCount[t];
+  }
+
+  // middle 11 bits, then low 10 bits, over the candidates
+  std::vector<int64_t> h2(kBins, 0);
+  for (int64_t i = 0; i < total; ++i) ++h2[(cand[i] >> 10) & 0x7FF];
+  const uint32_t b2 = static_cast<uint32_t>(pick(h2.data(), kBins, rank));
+  std::vector<int64_t> h3(1024, 0);
+  for (int64_t i = 0; i < total; ++i)
+    if (((cand[i] >> 10) & 0x7FF) == b2) ++h3[cand[i] & 0x3FF];
+  const uint32_t b3 = static_cast<uint32_t>(pick(h3.data(), 1024, rank));
+  return float_of((b1 << 21) | (b2 << 10) | b3);
+}
+
+// The rank-th largest (1-based) of cnt keys, by 11/11/10-bit histograms over the keys.
+uint32_t kth_key(const uint32_t* keys, int64_t cnt, int64_t rank) {
+  std::vector<int64_t> h(kBins, 0);
+  for (int64_t i = 0; i < cnt; ++i) ++h[keys[i] >> 21];
+  const uint32_t b1 = static_cast<uint32_t>(pick(h.data(), kBins, rank));
+  std::fill(h.begin(), h.end(), 0);
+  for (int64_t i = 0; i < cnt; ++i)
+    if ((keys[i] >> 21) == b1) ++h[(keys[i] >> 10) & 0x7FF];
+  const uint32_t b2 = static_cast<uint32_t>(pick(h.data(), kBins, rank));
+  std::fill(h.begin(), h.end(), 0);
+  const uint32_t top = (b1 << 11) | b2;
+  for (int64_t i = 0; i < cnt; ++i)
+    if ((keys[i] >> 10) == top) ++h[keys[i] & 0x3FF];
+  const uint32_t b3 = static_cast<uint32_t>(pick(h.data(), 1024, rank));
+  return (b1 << 21) | (b2 << 10) | b3;
+}
+
+struct Bracket {
+  int64_t gt = 0, sel = 0, nan = 0, count = 0;
+  bool overflow = false;
+};
+
+// One streaming pass: counts the selected keys above khi (and the selected entries and NaNs), and
+// appends the selected keys in [klo, khi] to out (capacity cap; stops with overflow=true).
+template <bool MASK>
+AVGK_INLINE void bracket_t(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
+                           uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
+  int64_t pos = 0, gt = 0, sel = 0, nan = 0;
+  constexpr int64_t kBlk = 4096;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlk) {
+    const int64_t e = std::min(n, i0 + kBlk);
+    if (pos + (e - i0) + 1 > cap) {
+      B->overflow = true;
+      return;
+    }
+    for (int64_t i = i0; i < e; ++i) {
+      const uint32_t v = u[i];
+      const uint32_t on = MASK ? static_cast<uint32_t>(mask[i] != 0) : 1u;
+      const uint32_t k = key_of(v);
+      const uint32_t isnan = (v & 0x7FFFFFFFu) > 0x7F800000u;
+      const uint32_t ok = on & (isnan ^ 1u);
+      gt += ok & static_cast<uint32_t>(k > khi);
+      sel += on;
+      nan += on & isnan;
+      out[pos] = k;
+      pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
+    }
+  }
+  B->gt = gt;
+  B->sel = sel;
+  B->nan = nan;
+  B->count = pos;
+}
+AVGK_INLINE void bracket_body(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
+                              uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
+  if (mask) {
+    bracket_t<true>(u, mask, n, klo, khi, out, cap, B);
+  } else {
+    bracket_t<false>(u, mask, n, klo, khi, out, cap, B);
+  }
+}
+AVGK_MULTIVERSION(void, bracket, (const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo, uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B), (u, mask, n, klo, khi, out, cap, B))
+
+#if AVGK_X86
+// AVX-512 version of bracket: 16 keys per step, in-bracket keys appended with vpcompressd.
+AVGK_T512 void bracket_zmm(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
+                           uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
+  const __m512i top = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i inf = _mm512_set1_epi32(0x7F800000);
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int>(klo));
+  const __m512i vhi = _mm512_set1_epi32(static_cast<int>(khi));
+  int64_t pos = 0, gt = 0, sel = 0, nan = 0;
+  constexpr int64_t kBlk = 4096;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlk) {
+    const int64_t e = std::min(n, i0 + kBlk);
+    if (pos + (e - i0) + 16 > cap) {
+      B->overflow = true;
+      return;
+    }
+    int64_t i = i0;
+    for (; i + 16 <= e; i += 16) {
+      const __m512i v = _mm512_loadu_si512(u + i);
+      const __m512i k = _mm512_xor_si512(v, _mm512_or_si512(_mm512_srai_epi32(v, 31), top));
+      __mmask16 on = 0xFFFF;
+      if (mask) {
+        const __m128i mb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(mask + i));
+        on = _mm_test_epi8_mask(mb, mb);
+      }
+      const __mmask16 isnan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(v, absm), inf);
+      const __mmask16 ok = static_cast<__mmask16>(on & ~isnan);
+      gt += __builtin_popcount(_mm512_mask_cmpgt_epu32_mask(ok, k, vhi));
+      sel += __builtin_popcount(on);
+      nan += __builtin_popcount(static_cast<unsigned>(on & isnan));
+      const __mmask16 inb = _mm512_mask_cmple_epu32_mask(_mm512_mask_cmpge_epu32_mask(ok, k, vlo), k, vhi);
+      _mm512_mask_compressstoreu_epi32(out + pos, inb, k);
+      pos += __builtin_popcount(inb);
+    }
+    for (; i < e; ++i) {
+      const uint32_t v = u[i];
+      const uint32_t on = mask ? static_cast<uint32_t>(mask[i] != 0) : 1u;
+      const uint32_t k = key_of(v);
+      const uint32_t isn = (v & 0x7FFFFFFFu) > 0x7F800000u;
+      const uint32_t ok = on & (isn ^ 1u);
+      gt += ok & static_cast<uint32_t>(k > khi);
+      sel += on;
+      nan += on & isn;
+      out[pos] = k;
+      pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
+    }
+  }
+  B->gt = gt;
+  B->sel = sel;
+  B->nan = nan;
+  B->count = pos;
+}
+#endif
+
+void bracket_best(const uint32_t* u, const uint8_t* mask, int64_t n, uint32_t klo, uint32_t khi, uint32_t* out,
+                  int64_t cap, Bracket* B) {
+#if AVGK_X86
+  if (isa() == Isa::kAvx512) return bracket_zmm(u, mask, n, klo, khi, out, cap, B);
+#endif
+  bracket(u, mask, n, klo, khi, out, cap, B);
+}
+
+// Sample-bracketed selection (Floyd-Rivest style): a random sample gives two keys that bracket the
+// answer with overwhelming probability, one streaming pass counts what lies above the bracket and
+// gathers what lies inside it, and the (small) inside is radix-selected. Returns false when the
+// bracket missed or overflowed (the caller then runs the radix path).
+bool select_sampled(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask, float* result) {
+  constexpr int kTries = 8192;
+  std::vector<uint32_t> sample;
+  sample.reserve(kTries);
+  uint64_t s = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n) * 0x100000001B3ull;
+  for (int t = 0; t < kTries; ++t) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    const int64_t i = static_cast<int64_t>((static_cast<unsigned __int128>(s) * static_cast<uint64_t>(n)) >> 64);
+    const uint32_t v = u[i];
+    if ((mask && mask[i] == 0) || (v & 0x7FFFFFFFu) > 0x7F800000u) continue;
+    sample.push_back(key_of(v));
+  }
+  const int64_t S = static_cast<int64_t>(sample.size());
+  if (S < 1024) return false;
+  std::sort(sample.begin(), sample.end(), std::greater<uint32_t>());
+  const double est = static_cast<double>(n) * static_cast<double>(S) / kTries;  // selected entries
+  const double f = std::min(1.0, static_cast<double>(m) / est);
+  const double c = f * static_cast<double>(S);
+  const double delta = 4.0 * std::sqrt(static_cast<double>(S) * f * (1.0 - f)) + 16.0;
+  const int64_t hiIdx = static_cast<int64_t>(std::floor(c - delta));
+  const int64_t loIdx = static_cast<int64_t>(std::ceil(c + delta));
+  const uint32_t khi = hiIdx < 0 ? 0xFFFFFFFFu : sample[static_cast<size_t>(hiIdx)];
+  const uint32_t klo = loIdx >= S ? 0u : sample[static_cast<size_t>(loIdx)];
+  const double frac = static_cast<double>(std::min<int64_t>(loIdx, S) - std::max<int64_t>(hiIdx, 0) + 1) / S;
+  if (frac > 0.25) return false;  // the bracket would not save much over the radix path
+
+  int nt = threads_for(n);
+  std::vector<int64_t> beg(nt + 1), capOf(nt), base(nt + 1, 0);
+  for (int t = 0; t <= nt; ++t) beg[t] = n * t / nt;
+  for (int t = 0; t < nt; ++t) {
+    capOf[t] = static_cast<int64_t>(static_cast<double>(beg[t + 1] - beg[t]) * frac * 2.0) + 3 * 4096;
+    base[t + 1] = base[t] + capOf[t];
+  }
+  static thread_local std::unique_ptr<uint32_t[]> buf;
+  static thread_local int64_t bufCap = 0;
+  if (bufCap < base[nt]) {
+    buf.reset(new uint32_t[static_cast<size_t>(base[nt])]);
+    bufCap = base[nt];
+  }
+  uint32_t* const out = buf.get();
+  std::vector<Bracket> B(nt);
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t)
+      bracket_best(u + beg[t], mask ? mask + beg[t] : nullptr, beg[t + 1] - beg[t], klo, khi, out + base[t], capOf[t],
+                   &B[t]);
+  } else {
+    bracket_best(u, mask, n, klo, khi, out, capOf[0], &B[0]);
+  }
+  int64_t gt = 0, sel = 0, nan = 0, cnt = 0;
+  for (int t = 0; t < nt; ++t) {
+    if (B[t].overflow) return false;
+    gt += B[t].gt;
+    sel += B[t].sel;
+    nan += B[t].nan;
+  }
+  if (nan > 0) throw_nan(nan);
+  if (m > sel) throw_m(m, sel);
+  for (int t = 0; t < nt; ++t) {
+    if (t > 0) std::memmove(out + cnt, out + base[t], static_cast<size_t>(B[t].count) * 4);
+    cnt += B[t].count;
+  }
+  if (!(gt < m && m <= gt + cnt)) return false;
+  *result = float_of(kth_key(out, cnt, m - gt));
+  return true;
+}
+
+}  // namespace
+
+float select_kth(const float* x, int64_t n, int64_t m, const uint8_t* mask) {
+  if (n <= 0) throw std::invalid_argument("selectKth of an empty array");
+  if (m < 1) throw std::invalid_argument("m = " + std::to_string(m) + " must be at least 1");
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
+  if (n >= (int64_t{1} << 16)) {
+    float r;
+    if (select_sampled(u, n, m, mask, &r)) return r;
+  }
+  return select_radix(u, n, m, mask);
+}
+
+}  // namespace avgk

@@ -1,0 +1,243 @@
+// Vectorisable float32 math (exp, log, log1p, sigmoid, tanh) and the parallel-for helpers shared
+// by the elementwise / reduce / softmax / loss / select / optim kernels.
+//
+// The math functions are branch-free scalar code (bit casts, selects, polynomials) that GCC
+// auto-vectorises when they are inlined into a loop compiled for AVX2 / AVX-512 (see AVGK_MULTIVERSION).
+// Accuracy: exp and log within ~2 ulp (Cephes polynomials), so ~2e-7 relative.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "gemm/gemm.h"
+
+// Per-function runtime dispatch without -march=native: each hot loop is written once as an
+// always-inline "_body" function and compiled three times by AVGK_MULTIVERSION, for AVX-512
+// (F/BW/DQ/VL + FMA, 512-bit vectors), AVX2 + FMA, and baseline x86-64; the best version is picked
+// at run time from __builtin_cpu_supports. AVGK_NATIVE_ISA=avx2|base forces a lower level (tests).
+#if defined(__GNUC__) && defined(__x86_64__)
+#define AVGK_X86 1
+#define AVGK_T512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,popcnt,prefer-vector-width=512")))
+#define AVGK_T256 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
+#else
+#define AVGK_X86 0
+#endif
+#define AVGK_INLINE inline __attribute__((always_inline))
+#define AVGK_LAMBDA __attribute__((always_inline))
+
+namespace avgk {
+enum class Isa : int { kBase = 0, kAvx2 = 1, kAvx512 = 2 };
+Isa detect_isa();  // in elementwise.cc
+inline Isa isa() {
+  static const Isa v = detect_isa();
+  return v;
+}
+const char* isa_name();
+}  // namespace avgk
+
+#if AVGK_X86
+#define AVGK_MULTIVERSION(RET, NAME, PARAMS, ARGS)                   \
+  AVGK_T512 RET NAME##_avx512 PARAMS { return NAME##_body ARGS; }    \
+  AVGK_T256 RET NAME##_avx2 PARAMS { return NAME##_body ARGS; }      \
+  RET NAME##_base PARAMS { return NAME##_body ARGS; }                \
+  RET NAME PARAMS {                                                  \
+    switch (::avgk::isa()) {                                         \
+      case ::avgk::Isa::kAvx512: return NAME##_avx512 ARGS;          \
+      case ::avgk::Isa::kAvx2: return NAME##_avx2 ARGS;              \
+      default: return NAME##_base ARGS;                              \
+    }                                                                \
+  }
+#else
+#define AVGK_MULTIVERSION(RET, NAME, PARAMS, ARGS) \
+  RET NAME PARAMS { return NAME##_body ARGS; }
+#endif
+
+namespace avgk {
+namespace vm {
+
+AVGK_INLINE float as_float(uint32_t u) { return __builtin_bit_cast(float, u); }
+AVGK_INLINE float as_float(int32_t u) { return __builtin_bit_cast(float, u); }
+AVGK_INLINE uint32_t as_u32(float f) { return __builtin_bit_cast(uint32_t, f); }
+AVGK_INLINE int32_t as_i32(float f) { return __builtin_bit_cast(int32_t, f); }
+// c ? a : b as a bitwise blend. A plain ?: whose arms are a constant and a long computation is
+// often turned into a branch by GCC, which then blocks if-conversion and vectorisation.
+AVGK_INLINE float sel(bool c, float a, float b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return as_float((as_u32(a) & m) | (as_u32(b) & ~m));
+}
+
+// exp(x): +inf above ln(FLT_MAX), gradual underflow to 0 below, NaN propagates.
+AVGK_INLINE float exp(float x) {
+  const float hi = 88.72283905206835f;
+  const float lo = -104.5f;  // exp(lo) rounds to 0 even as a denormal
+  const bool isnan = x != x;
+  float xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;
+  xc = isnan ? 0.0f : xc;  // keeps the int conversion below defined
+  // round to nearest by truncation (floorf does not vectorise without -fno-trapping-math)
+  const float t = xc * 1.44269504088896341f;
+  const float half = t < 0.0f ? -0.5f : 0.5f;
+  const int32_t ni = static_cast<int32_t>(t + half);  // in [-150, 128]
+  const float n = static_cast<float>(ni);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  p = p * r2 + r + 1.0f;
+  const int32_t n1 = ni >> 1;
+  const int32_t n2 = ni - n1;
+  const float s1 = as_float(static_cast<int32_t>((n1 + 127) << 23));
+  const float s2 = as_float(static_cast<int32_t>((n2 + 127) << 23));
+  float res = p * s1 * s2;
+  res = sel(x > hi, std::numeric_limits<float>::infinity(), res);
+  return sel(isnan, x, res);
+}
+
+// log(x): -inf at 0, NaN below 0 and for NaN, +inf at +inf; denormals handled.
+AVGK_INLINE float log(float x) {
+  const bool denorm = x < 1.17549435e-38f;
+  float xs = denorm ? x * 8388608.0f : x;  // 2^23
+  int32_t u = as_i32(xs);
+  float e = static_cast<float>((u >> 23) - 126) - (denorm ? 23.0f : 0.0f);
+  float m = as_float(static_cast<int32_t>((u & 0x007FFFFF) | 0x3F000000));  // [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e = small ? e - 1.0f : e;
+  float t = small ? m + m - 1.0f : m - 1.0f;
+  float z = t * t;
+  float y = 7.0376836292E-2f;
+  y = y * t - 1.1514610310E-1f;
+  y = y * t + 1.1676998740E-1f;
+  y = y * t - 1.2420140846E-1f;
+  y = y * t + 1.4249322787E-1f;
+  y = y * t - 1.6668057665E-1f;
+  y = y * t + 2.0000714765E-1f;
+  y = y * t - 2.4999993993E-1f;
+  y = y * t + 3.3333331174E-1f;
+  y = y * t * z;
+  y = y + e * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  float r = t + y;
+  r = r + e * 0.693359375f;
+  r = sel(x == std::numeric_limits<float>::infinity(), x, r);
+  r = sel(x == 0.0f, -std::numeric_limits<float>::infinity(), r);
+  r = sel((x < 0.0f) | (x != x), std::numeric_limits<float>::quiet_NaN(), r);
+  return r;
+}
+
+// log(1 + t) for t ≥ 0 (accurate for tiny t: Goldberg's trick).
+AVGK_INLINE float log1p_pos(float t) {
+  float u = 1.0f + t;
+  float d = u - 1.0f;
+  float l = log(u);
+  return sel(d == 0.0f, t, l * (t / d));
+}
+
+// σ(x) = 1/(1+e^{-x}), accurate in both tails.
+AVGK_INLINE float sigmoid(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float e = exp(-ax);
+  float inv = 1.0f / (1.0f + e);
+  return sel(x >= 0.0f, inv, sel(x != x, x, e * inv));
+}
+
+AVGK_INLINE float tanh(float x) {
+  float ax = x < 0.0f ? -x : x;
+  // |x| < 0.625: odd polynomial (Cephes tanhf)
+  float z = x * x;
+  float p = -5.70498872745E-3f;
+  p = p * z + 2.06390887954E-2f;
+  p = p * z - 5.37397155531E-2f;
+  p = p * z + 1.33314422036E-1f;
+  p = p * z - 3.33332819422E-1f;
+  float small = p * z * x + x;
+  // otherwise 1 - 2/(e^{2|x|}+1), with the sign of x
+  float e = exp(ax + ax);
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = sel(x < 0.0f, -big, big);
+  return sel(ax < 0.625f, small, sel(x != x, x, big));
+}
+
+// Σ_{i<n} f(i) in double with 16 independent lanes. (An `omp simd reduction` inside a function
+// with a target attribute is sized for the baseline ISA and does not vectorise.) f may have side
+// effects (e.g. write a gradient); it is called exactly once per i, in blocks of 16.
+template <class F>
+AVGK_INLINE double lane_sum(int64_t n, F&& f) {
+  constexpr int L = 16;
+  double acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    for (int j = 0; j < L; ++j) acc[j] += static_cast<double>(f(i + j));
+  }
+  double s = 0.0;
+  for (; i < n; ++i) s += static_cast<double>(f(i));
+  for (int j = 0; j < L; ++j) s += acc[j];
+  return s;
+}
+
+}  // namespace vm
+
+// ------------------------------------------------------------------ parallel helpers
+// Element count above which a kernel splits its work across threads.
+constexpr int64_t kParallelMin = 1 << 16;
+
+inline int threads_for(int64_t work) {
+  if (work < kParallelMin) return 1;
+  int nt = get_num_threads();
+  int64_t cap = work / (kParallelMin / 2);
+  if (cap < nt) nt = static_cast<int>(cap);
+  return nt < 1 ? 1 : nt;
+}
+
+// f(begin, end) over [0, n) in contiguous chunks (aligned to 16 elements), one per thread.
+template <class F>
+void parallel_for(int64_t n, F&& f, int64_t work_per_item = 1) {
+  int nt = threads_for(n * work_per_item);
+  if (nt <= 1 || n < 2) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+  if (nt > n) nt = static_cast<int>(n);
+  const bool align = work_per_item == 1;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int t = 0; t < nt; ++t) {
+    int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (align) {
+      b = t == 0 ? 0 : (b & ~int64_t{15});
+      e = t == nt - 1 ? n : (e & ~int64_t{15});
+    }
+    if (e > b) f(b, e);
+  }
+}
+
+// Σ over chunks of f(begin, end) -> double, combined in a fixed order (deterministic for a given
+// thread count).
+template <class F>
+double parallel_sum(int64_t n, F&& f, int64_t work_per_item = 1) {
+  int nt = threads_for(n * work_per_item);
+  if (nt <= 1 || n < 2) return n > 0 ? f(int64_t{0}, n) : 0.0;
+  if (nt > n) nt = static_cast<int>(n);
+  std::vector<double> part(nt, 0.0);
+  const bool align = work_per_item == 1;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int t = 0; t < nt; ++t) {
+    int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (align) {
+      b = t == 0 ? 0 : (b & ~int64_t{15});
+      e = t == nt - 1 ? n : (e & ~int64_t{15});
+    }
+    part[t] = e > b ? f(b, e) : 0.0;
+  }
+  double s = 0.0;
+  for (double p : part) s += p;
+  return s;
+}
+
+}  // namespace avgk
