@@ -1,0 +1,115 @@
+/**
+ * Memory-bound kernels in GB/s (bytes read + written): the fused losses (softmaxCrossEntropy and
+ * sigmoidBce, both with their gradient), selectKth on n = 1e7, and the memcpy-like baselines
+ * (Float32Array.prototype.set of the same bytes) they are compared with in the same run.
+ */
+import { backend } from '../src/backend/index.js';
+import { fillRandom, type BenchCase } from './harness.js';
+
+export interface BandwidthSizes {
+  ceRows: number;
+  ceCols: number;
+  bceN: number;
+  selectN: number;
+}
+
+export function bandwidthSizes(quick: boolean): BandwidthSizes {
+  return quick ? { ceRows: 10_000, ceCols: 100, bceN: 1_000_000, selectN: 1_000_000 } : { ceRows: 100_000, ceCols: 100, bceN: 10_000_000, selectN: 10_000_000 };
+}
+
+/** Bytes moved by each kernel (reads + writes). */
+export function ceBytes(s: BandwidthSizes): number {
+  return 4 * s.ceRows * s.ceCols /* logits */ + 4 * s.ceRows /* labels */ + 4 * s.ceRows * s.ceCols /* grad */;
+}
+export function bceBytes(s: BandwidthSizes): number {
+  return 3 * 4 * s.bceN; // logits + targets read, grad written
+}
+export function selectBytes(s: BandwidthSizes): number {
+  return 4 * s.selectN; // the input read once (a lower bound: the kernel may make more passes)
+}
+
+/** A Float32Array.prototype.set copy of `floats` floats (GB/s counts read + write: 8 bytes each). */
+function copyCase(name: string, floats: number, quick: boolean, forWhat: string): BenchCase {
+  return {
+    name,
+    shape: `${floats} floats (${((8 * floats) / 1e6).toFixed(1)} MB r+w)`,
+    bytes: 8 * floats,
+    iterations: 10,
+    timeMs: quick ? 100 : 300,
+    warmup: 3,
+    extra: { baselineFor: forWhat, floats },
+    setup: () => {
+      const src = fillRandom(new Float32Array(floats), 7);
+      const dst = new Float32Array(floats);
+      return { fn: () => dst.set(src) };
+    },
+  };
+}
+
+export function bandwidthCases(quick: boolean): BenchCase[] {
+  const s = bandwidthSizes(quick);
+  const t = quick ? 100 : 300;
+  const cases: BenchCase[] = [];
+
+  // softmaxCrossEntropy with grad, and a copy of the same bytes
+  const ceB = ceBytes(s);
+  cases.push(copyCase('copy/softmaxCrossEntropy', Math.round(ceB / 8), quick, 'softmaxCrossEntropy'));
+  cases.push({
+    name: 'softmaxCrossEntropy',
+    shape: `rows=${s.ceRows} cols=${s.ceCols} +grad`,
+    bytes: ceB,
+    iterations: 10,
+    timeMs: t,
+    warmup: 3,
+    setup: () => {
+      const logits = fillRandom(new Float32Array(s.ceRows * s.ceCols), 8);
+      for (let i = 0; i < logits.length; i++) logits[i] *= 4;
+      const labels = new Int32Array(s.ceRows);
+      for (let i = 0; i < labels.length; i++) labels[i] = (i * 7919) % s.ceCols;
+      const grad = new Float32Array(logits.length);
+      const be = backend();
+      return { fn: () => void be.softmaxCrossEntropy(logits, labels, s.ceRows, s.ceCols, 0, grad) };
+    },
+  });
+
+  // sigmoidBce with grad (no weights), and a copy of the same bytes
+  const bceB = bceBytes(s);
+  cases.push(copyCase('copy/sigmoidBce', Math.round(bceB / 8), quick, 'sigmoidBce'));
+  cases.push({
+    name: 'sigmoidBce',
+    shape: `n=${s.bceN} +grad`,
+    bytes: bceB,
+    iterations: 10,
+    timeMs: t,
+    warmup: 3,
+    setup: () => {
+      const logits = fillRandom(new Float32Array(s.bceN), 9);
+      for (let i = 0; i < logits.length; i++) logits[i] *= 6;
+      const targets = new Float32Array(s.bceN);
+      for (let i = 0; i < targets.length; i += 7) targets[i] = 1;
+      const grad = new Float32Array(s.bceN);
+      const be = backend();
+      return { fn: () => void be.sigmoidBce(logits, targets, null, grad) };
+    },
+  });
+
+  // selectKth on n floats, and the memcpy of the same n floats
+  cases.push(copyCase('copy/selectKth', s.selectN, quick, 'selectKth'));
+  for (const [label, m] of [['median', Math.floor(s.selectN / 2)], ['top2%', Math.floor(s.selectN / 50)]] as const) {
+    cases.push({
+      name: `selectKth/${label}`,
+      shape: `n=${s.selectN} m=${m}`,
+      bytes: selectBytes(s),
+      iterations: 8,
+      timeMs: t,
+      warmup: 2,
+      extra: { m },
+      setup: () => {
+        const x = fillRandom(new Float32Array(s.selectN), 10);
+        const be = backend();
+        return { fn: () => void be.selectKth(x, m, null) };
+      },
+    });
+  }
+  return cases;
+}

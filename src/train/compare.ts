@@ -1,0 +1,570 @@
+/**
+ * The experiment runner behind `avgk compare`: every (method, K, seed) cell of a config on one
+ * dataset, with the protocol of docs/average-k.md:
+ *  - K-independent methods (softmax, an, wan, an-ls) train ONE model per seed; model selection on
+ *    validation uses the mean validation average-K accuracy over all K of the config, and every K
+ *    is calibrated on validation from that one model;
+ *  - K-dependent methods (two-head, epr, role) train one model per (K, seed), selected on
+ *    validation at that K;
+ *  - every model: manualSeed(seed) before it is built (so the models of one seed start from the
+ *    same weights), fit() keeps the best epoch by validation, the test sets use the validation
+ *    threshold of that model; the test split is never used for any choice.
+ * The dataset (its split included) is fixed by config.dataset (its own seed); the run seeds vary
+ * the initialisation, the shuffling and ROLE's label-estimate initialisation.
+ *
+ * Output (each file written atomically, rewritten after every trained cell so an interrupted run
+ * keeps what it finished): results.json (an array of records, see CompareRecord / BayesRecord),
+ * results.md (a table per K: mean ± std over seeds on test), run.json (config, dataset, backend,
+ * timings) and, at the end, report.html (+ summary.json / summary.md) via src/report.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CompareConfig, MethodConfig, ScheduleConfig } from './config.js';
+import { isLongTailed } from './config.js';
+import { fit } from './fit.js';
+import { scoreSplit, calibrateAll, evaluateScores, type SplitEvaluation } from './evaluate.js';
+import { buildModel } from '../avgk/model.js';
+import { createMethod, type AvgKMethod, type MethodName } from '../avgk/losses.js';
+import type { Calibration } from '../avgk/calibrate.js';
+import { loadDataset } from '../data/index.js';
+import { bayesAverageK, bayesTopK } from '../data/synthetic.js';
+import { Rng } from '../data/rng.js';
+import type { Dataset } from '../data/types.js';
+import { manualSeed } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { SGD, Adam, type Optimizer } from '../optim/optimizer.js';
+import { CosineSchedule, StepSchedule, ConstantSchedule, type Schedule } from '../optim/schedule.js';
+import { backendName, setNumThreads, getNumThreads } from '../backend/index.js';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+
+/** One trained (method, K, seed) cell, evaluated on the TEST split with the validation calibration. */
+export interface CompareRecord {
+  /** The method's label in the config (its name unless given or repeated). */
+  method: string;
+  /** The loss (createMethod name). */
+  baseMethod: MethodName;
+  /** Which head's scores were thresholded ('softmax' for the extra "(softmax head)" rows of two-head). */
+  head: 'softmax' | 'multilabel';
+  options: Record<string, unknown>;
+  k: number;
+  seed: number;
+  avgKAccuracy: number;
+  macroAvgKAccuracy: number | null;
+  meanSetSize: number;
+  /** Top-K accuracy of the same scores when K is an integer. */
+  topKAccuracy: number | null;
+  /** Macro average-K accuracy of few / medium / many training classes (long-tailed training sets). */
+  buckets?: { few: number | null; medium: number | null; many: number | null };
+  /** Validation average-K accuracy and set size of the selected model (its own calibration). */
+  valAvgKAccuracy: number;
+  valMeanSetSize: number;
+  threshold: number;
+  /** Best epoch (1-based) of `epochs`. */
+  bestEpoch: number;
+  epochs: number;
+  /** Wall time of fit() for the model behind this record (shared by the K of a K-independent method). */
+  trainSeconds: number;
+}
+
+/** The Bayes-optimal average-K accuracy on the test split (known posterior only). */
+export interface BayesRecord {
+  method: 'bayes';
+  k: number;
+  seed: null;
+  avgKAccuracy: number;
+  /** Bayes-optimal top-K accuracy when K is an integer. */
+  topKAccuracy: number | null;
+  meanSetSize: number;
+}
+
+export type ResultRecord = CompareRecord | BayesRecord;
+
+export interface RunCompareOptions {
+  /** Output directory (created); nothing is written without it. */
+  outDir?: string;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+  /** Per-epoch lines (default: none). */
+  logEpoch?: (line: string) => void;
+  /** An already loaded dataset (else loaded from config.dataset). */
+  dataset?: Dataset;
+  /** Polled after every optimiser step: true stops after the current step; finished cells are kept. */
+  shouldStop?: () => boolean;
+  /** Reuse the finished cells of outDir/results.json when outDir/run.json holds the same config. */
+  resume?: boolean;
+  /** Write report.html (default true when outDir is given). */
+  report?: boolean;
+  /** The command line, recorded in run.json and the reports. */
+  command?: string;
+}
+
+export interface CompareResult {
+  records: CompareRecord[];
+  bayes: BayesRecord[];
+  markdown: string;
+  /** True when shouldStop() ended the run before every cell was trained. */
+  interrupted: boolean;
+  /** Cells (models) trained in this run and reused from a previous run. */
+  trained: number;
+  reused: number;
+  totalSeconds: number;
+  files: string[];
+  /** Warnings (e.g. the HTML report could not be rendered). */
+  warnings: string[];
+}
+
+/** A model to train: one per seed for K-independent methods, one per (K, seed) otherwise. */
+interface Job {
+  method: MethodConfig;
+  seed: number;
+  /** The K values calibrated from this model (all of config.ks, or one). */
+  ks: number[];
+  kIndependent: boolean;
+}
+
+const K_INDEPENDENT: Record<MethodName, boolean> = { softmax: true, an: true, wan: true, 'an-ls': true, 'two-head': false, epr: false, role: false };
+
+/** The jobs of a config, seed-major (so a partial run holds complete seeds first). */
+export function planJobs(config: CompareConfig): Job[] {
+  const jobs: Job[] = [];
+  for (const seed of config.seeds) {
+    for (const m of config.methods) {
+      if (K_INDEPENDENT[m.name]) jobs.push({ method: m, seed, ks: [...config.ks], kIndependent: true });
+      else for (const k of config.ks) jobs.push({ method: m, seed, ks: [k], kIndependent: false });
+    }
+  }
+  return jobs;
+}
+
+export function makeSchedule(config: CompareConfig): Schedule {
+  const lr = config.optimizer.lr;
+  const s: ScheduleConfig = config.schedule;
+  switch (s.name) {
+    case 'cosine':
+      return new CosineSchedule(lr, config.epochs, { minLr: s.minLr, warmup: s.warmup });
+    case 'step':
+      return new StepSchedule(lr, { milestones: s.milestones, stepSize: s.stepSize, gamma: s.gamma });
+    case 'constant':
+      return new ConstantSchedule(lr);
+  }
+}
+
+export function makeOptimizer(config: CompareConfig, params: Tensor[]): Optimizer {
+  const o = config.optimizer;
+  if (o.name === 'adam') return new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+  return new SGD(params, { lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
+}
+
+function finiteOrNull(v: number | null | undefined): number | null {
+  return v === null || v === undefined || !Number.isFinite(v) ? null : v;
+}
+
+function fmtPct(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(digits);
+}
+
+function fmtSecs(s: number): string {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+export function kLabel(k: number): string {
+  return String(Number(k.toPrecision(6)));
+}
+
+function recordKey(method: string, k: number, seed: number): string {
+  return `${method}\u0000${k}\u0000${seed}`;
+}
+
+/** Bayes-optimal average-K (and top-K) accuracy on the test posteriors, one record per K. */
+export function bayesRecords(ds: Dataset, ks: readonly number[]): BayesRecord[] {
+  const post = ds.posterior?.test;
+  if (!post || ds.test.n === 0) return [];
+  const n = ds.test.n;
+  const c = ds.numClasses;
+  return ks.map((k) => ({
+    method: 'bayes' as const, k, seed: null,
+    avgKAccuracy: bayesAverageK(post, n, c, k),
+    topKAccuracy: Number.isInteger(k) ? bayesTopK(post, n, c, k) : null,
+    meanSetSize: k,
+  }));
+}
+
+function toRecord(job: Job, head: 'softmax' | 'multilabel', label: string, method: AvgKMethod, cal: Calibration, e: SplitEvaluation, val: { avgKAccuracy: number; meanSetSize: number }, bestEpoch: number, epochs: number, seconds: number, withBuckets: boolean): CompareRecord {
+  const r: CompareRecord = {
+    method: label,
+    baseMethod: job.method.name,
+    head,
+    options: { ...method.options },
+    k: cal.k,
+    seed: job.seed,
+    avgKAccuracy: e.avgKAccuracy,
+    macroAvgKAccuracy: finiteOrNull(e.macroAvgKAccuracy),
+    meanSetSize: e.meanSetSize,
+    topKAccuracy: finiteOrNull(e.topKAccuracy),
+    valAvgKAccuracy: val.avgKAccuracy,
+    valMeanSetSize: val.meanSetSize,
+    threshold: cal.threshold,
+    bestEpoch: bestEpoch + 1,
+    epochs,
+    trainSeconds: Math.round(seconds * 100) / 100,
+  };
+  if (withBuckets && e.buckets) r.buckets = { few: finiteOrNull(e.buckets.few), medium: finiteOrNull(e.buckets.medium), many: finiteOrNull(e.buckets.many) };
+  return r;
+}
+
+/** Label of the extra rows that threshold the softmax head of a two-head model. */
+export function softmaxHeadLabel(label: string): string {
+  return `${label} (softmax head)`;
+}
+
+/** Train one job's model and evaluate it on test at each of its K. Returns null when interrupted. */
+function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boolean, opts: RunCompareOptions): { records: CompareRecord[]; seconds: number; bestEpoch: number } | null {
+  const c = ds.numClasses;
+  manualSeed(job.seed);
+  const model = buildModel(config.model, ds.sampleShape, c);
+  const method = createMethod(job.method.name, {
+    k: job.ks.length === 1 ? job.ks[0] : Math.max(1, Math.min(...job.ks)),
+    numClasses: c,
+    numTrain: ds.train.n,
+    rng: new Rng(job.seed * 7919 + 0x701e),
+    ...job.method.options,
+  });
+  const optimizer = makeOptimizer(config, [...model.parameters()]);
+  const t0 = performance.now();
+  const res = fit(model, method, optimizer, ds, {
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    ks: job.ks,
+    seed: job.seed,
+    schedule: makeSchedule(config),
+    augment: config.augment,
+    evalBatchSize: config.evalBatchSize,
+    shouldStop: opts.shouldStop,
+    onEpoch: opts.logEpoch
+      ? (e) => opts.logEpoch!(`  ${job.method.label} seed=${job.seed}${job.kIndependent ? '' : ` K=${kLabel(job.ks[0])}`} epoch ${e.epoch + 1}/${config.epochs}: loss ${e.trainLoss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, val ${e.val.map((v) => `K=${kLabel(v.k)} ${fmtPct(v.avgKAccuracy)}%`).join(' ')} (${e.seconds.toFixed(1)} s)`)
+      : undefined,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (res.interrupted) return null;
+  const counts = withBuckets ? ds.classCounts : undefined;
+  const records: CompareRecord[] = [];
+  const testScores = scoreSplit(model, method, ds.test, ds.sampleShape, config.evalBatchSize);
+  const valScores = scoreSplit(model, method, ds.val, ds.sampleShape, config.evalBatchSize);
+  for (const cal of res.calibrations) {
+    const val = evaluateScores(valScores, ds.val.y, c, cal);
+    const e = evaluateScores(testScores, ds.test.y, c, cal, counts);
+    records.push(toRecord(job, method.scoreHead, job.method.label, method, cal, e, val, res.bestEpoch, config.epochs, seconds, withBuckets));
+  }
+  if (job.method.name === 'two-head') {
+    // ablation: threshold the softmax head of the same two-head model (its own validation calibration)
+    const sm = { scoreHead: 'softmax' as const };
+    const smVal = scoreSplit(model, sm, ds.val, ds.sampleShape, config.evalBatchSize);
+    const smTest = scoreSplit(model, sm, ds.test, ds.sampleShape, config.evalBatchSize);
+    for (const cal of calibrateAll(smVal, c, job.ks, job.seed)) {
+      const val = evaluateScores(smVal, ds.val.y, c, cal);
+      const e = evaluateScores(smTest, ds.test.y, c, cal, counts);
+      records.push(toRecord(job, 'softmax', softmaxHeadLabel(job.method.label), method, cal, e, val, res.bestEpoch, config.epochs, seconds, withBuckets));
+    }
+  }
+  return { records, seconds, bestEpoch: res.bestEpoch };
+}
+
+export interface SummaryRow {
+  method: string;
+  k: number;
+  n: number;
+  mean: { avgKAccuracy: number; macroAvgKAccuracy: number | null; meanSetSize: number; topKAccuracy: number | null; few: number | null; medium: number | null; many: number | null };
+  std: { avgKAccuracy: number; macroAvgKAccuracy: number | null; meanSetSize: number; topKAccuracy: number | null; few: number | null; medium: number | null; many: number | null };
+  trainSeconds: number;
+}
+
+function meanStd(values: (number | null | undefined)[]): [number | null, number | null] {
+  const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  if (v.length === 0) return [null, null];
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  if (v.length === 1) return [m, 0];
+  const s = Math.sqrt(v.reduce((a, b) => a + (b - m) * (b - m), 0) / (v.length - 1));
+  return [m, s];
+}
+
+/** Mean ± sample std over seeds per (method, K), in the order methods first appear. */
+export function summarize(records: readonly CompareRecord[]): SummaryRow[] {
+  const groups = new Map<string, CompareRecord[]>();
+  for (const r of records) {
+    const key = `${r.method}\u0000${r.k}`;
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  const rows: SummaryRow[] = [];
+  for (const g of groups.values()) {
+    const f = (get: (r: CompareRecord) => number | null | undefined) => meanStd(g.map(get));
+    const [a, as] = f((r) => r.avgKAccuracy);
+    const [ma, mas] = f((r) => r.macroAvgKAccuracy);
+    const [sz, szs] = f((r) => r.meanSetSize);
+    const [tk, tks] = f((r) => r.topKAccuracy);
+    const [fw, fws] = f((r) => r.buckets?.few);
+    const [md, mds] = f((r) => r.buckets?.medium);
+    const [mn, mns] = f((r) => r.buckets?.many);
+    rows.push({
+      method: g[0].method, k: g[0].k, n: g.length,
+      mean: { avgKAccuracy: a!, macroAvgKAccuracy: ma, meanSetSize: sz!, topKAccuracy: tk, few: fw, medium: md, many: mn },
+      std: { avgKAccuracy: as!, macroAvgKAccuracy: mas, meanSetSize: szs!, topKAccuracy: tks, few: fws, medium: mds, many: mns },
+      trainSeconds: g.reduce((s, r) => s + r.trainSeconds, 0) / g.length,
+    });
+  }
+  return rows;
+}
+
+function pm(m: number | null, s: number | null): string {
+  if (m === null) return '–';
+  return s === null ? fmtPct(m) : `${fmtPct(m)} ± ${fmtPct(s)}`;
+}
+
+export interface MarkdownContext {
+  config: CompareConfig;
+  dataset?: { name: string; numClasses: number; train: number; val: number; test: number; classCounts?: ArrayLike<number> };
+  totalSeconds?: number;
+  backend?: string;
+  threads?: number;
+  command?: string;
+  interrupted?: boolean;
+}
+
+/** Per K: one table row per method (mean ± std over seeds, test split), the Bayes row when known. */
+export function perKTables(records: readonly CompareRecord[], bayes: readonly BayesRecord[], ks: readonly number[], longTailed: boolean): { k: number; columns: string[]; rows: string[][] }[] {
+  const summary = summarize(records);
+  return ks.map((k) => {
+    const b = bayes.find((r) => r.k === k);
+    const intK = Number.isInteger(k);
+    const columns = ['method', 'avg-K acc (%)', 'macro avg-K acc (%)', 'mean set size'];
+    if (longTailed) columns.push('few (%)', 'medium (%)', 'many (%)');
+    if (intK) columns.push(`top-${k} acc (%)`);
+    if (b) columns.push('gap to Bayes (pts)');
+    columns.push('seeds');
+    const rows: string[][] = [];
+    if (b) {
+      const row = ['Bayes optimum', fmtPct(b.avgKAccuracy), '–', kLabel(k)];
+      if (longTailed) row.push('–', '–', '–');
+      if (intK) row.push(fmtPct(b.topKAccuracy));
+      row.push('0', '–');
+      rows.push(row);
+    }
+    for (const s of summary.filter((r) => r.k === k)) {
+      const row = [s.method, pm(s.mean.avgKAccuracy, s.std.avgKAccuracy), pm(s.mean.macroAvgKAccuracy, s.std.macroAvgKAccuracy), `${s.mean.meanSetSize.toFixed(3)} ± ${s.std.meanSetSize.toFixed(3)}`];
+      if (longTailed) row.push(pm(s.mean.few, s.std.few), pm(s.mean.medium, s.std.medium), pm(s.mean.many, s.std.many));
+      if (intK) row.push(pm(s.mean.topKAccuracy, s.std.topKAccuracy));
+      if (b) row.push((100 * (s.mean.avgKAccuracy - b.avgKAccuracy)).toFixed(2));
+      row.push(String(s.n));
+      rows.push(row);
+    }
+    return { k, columns, rows };
+  });
+}
+
+function mdTable(columns: string[], rows: string[][]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [`| ${columns.map(esc).join(' | ')} |`, `|${columns.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+function describeConfig(cfg: CompareConfig): string {
+  const o = cfg.optimizer;
+  const opt = o.name === 'sgd' ? `SGD lr ${o.lr}${o.momentum ? `, momentum ${o.momentum}` : ''}${o.nesterov ? ' (Nesterov)' : ''}${o.weightDecay ? `, weight decay ${o.weightDecay}` : ''}` : `Adam lr ${o.lr}${o.weightDecay ? `, weight decay ${o.weightDecay}` : ''}`;
+  const s = cfg.schedule;
+  const sched = s.name === 'constant' ? 'constant lr' : s.name === 'cosine' ? `cosine schedule${s.warmup ? ` (${s.warmup} warm-up epochs)` : ''}` : `step schedule (${s.milestones ? `milestones ${s.milestones.join(', ')}` : `every ${s.stepSize} epochs`}, ×${s.gamma ?? 0.1})`;
+  const model = cfg.model.name === 'mlp' ? `MLP [${(cfg.model.hidden ?? [256, 256]).join(', ')}]` : cfg.model.name;
+  return `${model}, ${cfg.epochs} epochs, batch ${cfg.batchSize}, ${opt}, ${sched}${cfg.augment ? ', crop+flip augmentation' : ''}`;
+}
+
+function methodLine(m: MethodConfig): string {
+  const o = Object.entries(m.options).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `${m.label}${m.label !== m.name ? ` = ${m.name}` : ''}${o ? ` (${o})` : ''}`;
+}
+
+/** results.md */
+export function resultsMarkdown(records: readonly CompareRecord[], bayes: readonly BayesRecord[], ctx: MarkdownContext): string {
+  const cfg = ctx.config;
+  const longTailed = isLongTailed(cfg.dataset);
+  const lines: string[] = [];
+  const ds = ctx.dataset;
+  lines.push(`# avgk compare: ${ds?.name ?? cfg.dataset.name}`);
+  lines.push('');
+  if (cfg.description) lines.push(cfg.description, '');
+  if (ctx.interrupted) lines.push('**Interrupted: the tables hold the cells finished so far.**', '');
+  if (ds) lines.push(`- Data: ${ds.name}, ${ds.numClasses} classes, ${ds.train} train / ${ds.val} val / ${ds.test} test samples${cfg.dataset.labelNoise ? `; block label noise p = ${cfg.dataset.labelNoise.p}, b = ${cfg.dataset.labelNoise.blockSize ?? 5} on train` : ''}${longTailed && ds.classCounts ? `; long-tailed training set (class counts ${Math.min(...Array.from(ds.classCounts))}–${Math.max(...Array.from(ds.classCounts))})` : ''}.`);
+  lines.push(`- Model and training: ${describeConfig(cfg)}; best epoch by validation average-K accuracy.`);
+  lines.push(`- Methods: ${cfg.methods.map(methodLine).join('; ')}.`);
+  lines.push(`- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the TEST split, with the threshold calibrated on validation.`);
+  if (records.some((r) => r.head === 'softmax' && r.baseMethod === 'two-head')) lines.push('- "(softmax head)" rows threshold the softmax head of the same two-head models (own validation calibration).');
+  if (longTailed) lines.push('- few / medium / many: macro average-K accuracy over the classes in the lower / middle / upper third by training count.');
+  if (bayes.length) lines.push('- Bayes optimum: exact expected average-K accuracy of thresholding the true posterior η on the test inputs (bayesAverageK); gap = method − Bayes in percentage points.');
+  if (ctx.totalSeconds !== undefined) lines.push(`- Wall time: ${fmtSecs(ctx.totalSeconds)}${ctx.backend ? ` (backend ${ctx.backend}${ctx.threads ? `, ${ctx.threads} threads` : ''})` : ''}.`);
+  if (ctx.command) lines.push(`- Command: \`${ctx.command}\``);
+  lines.push('');
+  for (const t of perKTables(records, bayes, cfg.ks, longTailed)) {
+    lines.push(`## K = ${kLabel(t.k)}`, '', mdTable(t.columns, t.rows), '');
+  }
+  const summary = summarize(records.filter((r) => r.head === 'multilabel' || r.baseMethod !== 'two-head'));
+  const times = new Map<string, number>();
+  for (const s of summary) if (!times.has(s.method)) times.set(s.method, s.trainSeconds);
+  if (times.size) {
+    lines.push('Mean training time per model: ' + [...times].map(([m, s]) => `${m} ${fmtSecs(s)}`).join(', ') + '.', '');
+  }
+  return lines.join('\n');
+}
+
+function datasetInfo(ds: Dataset): NonNullable<MarkdownContext['dataset']> {
+  return { name: ds.name, numClasses: ds.numClasses, train: ds.train.n, val: ds.val.n, test: ds.test.n, classCounts: ds.classCounts };
+}
+
+/** Reads the records of a previous run of the same config in `dir` (for resume). */
+function previousRecords(dir: string, config: CompareConfig): CompareRecord[] {
+  const runPath = join(dir, 'run.json');
+  const resPath = join(dir, 'results.json');
+  if (!existsSync(runPath) || !existsSync(resPath)) return [];
+  let run: { config?: unknown };
+  let res: unknown;
+  try {
+    run = JSON.parse(readFileSync(runPath, 'utf8')) as { config?: unknown };
+    res = JSON.parse(readFileSync(resPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot resume from ${dir}: ${(e as Error).message}`);
+  }
+  if (JSON.stringify(run.config) !== JSON.stringify(config)) throw new Error(`cannot resume from ${dir}: its run.json holds a different config (use another --out directory)`);
+  if (!Array.isArray(res)) throw new Error(`cannot resume from ${dir}: results.json is not an array`);
+  return (res as ResultRecord[]).filter((r): r is CompareRecord => r.method !== 'bayes');
+}
+
+async function renderHtmlReport(dir: string, records: CompareRecord[], bayes: BayesRecord[], ctx: MarkdownContext): Promise<string[]> {
+  const rep = await import('../report/index.js');
+  const cfg = ctx.config;
+  const summary = summarize(records);
+  const charts = [];
+  const macro = summary.filter((s) => s.mean.macroAvgKAccuracy !== null);
+  charts.push({
+    title: 'Average-K accuracy vs K (test, mean ± std over seeds)',
+    svg: await rep.renderAccuracyVsK(summary.map((s) => ({ method: s.method, k: s.k, avgKAccuracy: s.mean.avgKAccuracy, std: s.std.avgKAccuracy })), { bayes: bayes.map((b) => ({ k: b.k, avgKAccuracy: b.avgKAccuracy })) }),
+    caption: bayes.length ? 'Dashed: the Bayes optimum (thresholding the true posterior).' : undefined,
+  });
+  if (macro.length) {
+    charts.push({
+      title: 'Macro average-K accuracy vs K (test)',
+      svg: await rep.renderAccuracyVsK(macro.map((s) => ({ method: s.method, k: s.k, avgKAccuracy: s.mean.macroAvgKAccuracy!, std: s.std.macroAvgKAccuracy ?? undefined })), { yTitle: 'macro average-K accuracy' }),
+    });
+  }
+  const tables = perKTables(records, bayes, cfg.ks, isLongTailed(cfg.dataset)).map((t) => ({ title: `K = ${kLabel(t.k)}`, columns: t.columns, rows: t.rows }));
+  const ds = ctx.dataset;
+  const written = await rep.writeReport(dir, {
+    title: `avgk compare: ${ds?.name ?? cfg.dataset.name}`,
+    subtitle: ctx.command,
+    summary: {
+      dataset: ds ? `${ds.name}: ${ds.numClasses} classes, ${ds.train}/${ds.val}/${ds.test} train/val/test` : cfg.dataset.name,
+      training: describeConfig(cfg),
+      methods: cfg.methods.map((m) => m.label).join(', '),
+      K: cfg.ks.join(', '),
+      seeds: cfg.seeds.join(', '),
+      ...(ctx.totalSeconds !== undefined ? { 'wall time': fmtSecs(ctx.totalSeconds) } : {}),
+      ...(ctx.backend ? { backend: ctx.backend } : {}),
+    },
+    tables,
+    charts,
+    notes: ['Test split; thresholds calibrated on validation; mean ± sample std over seeds.', ...(cfg.description ? [cfg.description] : [])],
+  });
+  return [written.html, written.json, written.md];
+}
+
+/** Runs every cell of `config`; see the module comment. */
+export async function runCompare(config: CompareConfig, opts: RunCompareOptions = {}): Promise<CompareResult> {
+  const log = opts.log ?? (() => undefined);
+  const t0 = performance.now();
+  if (config.threads !== undefined) setNumThreads(config.threads);
+  const ds = opts.dataset ?? loadDataset(config.dataset as unknown as Record<string, unknown>);
+  for (const k of config.ks) {
+    if (!(k > 0 && k < ds.numClasses)) throw new Error(`config.ks: K must be in (0, ${ds.numClasses}) for ${ds.numClasses} classes, got ${k}`);
+  }
+  const backend = backendName();
+  const threads = getNumThreads();
+  log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; backend ${backend}, ${threads} threads`);
+  const longTailed = isLongTailed(config.dataset);
+  const bayes = bayesRecords(ds, config.ks);
+  const dir = opts.outDir;
+  const files: string[] = [];
+  const warnings: string[] = [];
+  let records: CompareRecord[] = [];
+  if (dir) {
+    await mkdir(dir, { recursive: true });
+    if (opts.resume) records = previousRecords(dir, config);
+  }
+  const have = new Set(records.map((r) => recordKey(r.method, r.k, r.seed)));
+  const jobs = planJobs(config);
+  const todo = jobs.filter((j) => !j.ks.every((k) => have.has(recordKey(j.method.label, k, j.seed))));
+  const reused = jobs.length - todo.length;
+  // keep only the records of complete jobs (a job's records are written together anyway)
+  if (reused > 0) log(`resuming: ${reused} of ${jobs.length} models already trained in ${dir}`);
+  const mdCtx = (): MarkdownContext => ({ config, dataset: datasetInfo(ds), totalSeconds: (performance.now() - t0) / 1000, backend, threads, command: opts.command });
+  const runInfo = (done: boolean, interrupted: boolean) => ({
+    config, command: opts.command ?? null, backend, threads,
+    dataset: { name: ds.name, numClasses: ds.numClasses, train: ds.train.n, val: ds.val.n, test: ds.test.n, classCounts: Array.from(ds.classCounts), longTailed, posteriorKnown: bayes.length > 0 },
+    models: jobs.length, trained: jobs.length - todo.length, done, interrupted,
+    totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
+    node: process.version,
+  });
+  const order = (rs: CompareRecord[]): CompareRecord[] => {
+    const mi = new Map<string, number>();
+    config.methods.forEach((m, i) => {
+      mi.set(m.label, 2 * i);
+      mi.set(softmaxHeadLabel(m.label), 2 * i + 1);
+    });
+    return [...rs].sort((a, b) => (mi.get(a.method) ?? 1e9) - (mi.get(b.method) ?? 1e9) || a.k - b.k || a.seed - b.seed);
+  };
+  const writeAll = async (done: boolean, interrupted: boolean): Promise<void> => {
+    if (!dir) return;
+    const all: ResultRecord[] = [...order(records), ...bayes];
+    await writeJsonAtomic(join(dir, 'results.json'), all);
+    await writeFileAtomic(join(dir, 'results.md'), resultsMarkdown(order(records), bayes, { ...mdCtx(), interrupted }) + '\n');
+    await writeJsonAtomic(join(dir, 'run.json'), { ...runInfo(done, interrupted), trained: jobs.length - todo.length + finished });
+  };
+  let finished = 0;
+  let interrupted = false;
+  await writeAll(false, false);
+  for (const job of todo) {
+    if (opts.shouldStop?.()) {
+      interrupted = true;
+      break;
+    }
+    const i = jobs.indexOf(job) + 1;
+    const what = `${job.method.label}${job.kIndependent ? ` K=${job.ks.map(kLabel).join(',')}` : ` K=${kLabel(job.ks[0])}`} seed=${job.seed}`;
+    const res = runJob(job, ds, config, longTailed, opts);
+    if (res === null) {
+      interrupted = true;
+      log(`[${i}/${jobs.length}] ${what}: interrupted`);
+      break;
+    }
+    records.push(...res.records);
+    finished++;
+    const main = res.records.filter((r) => r.method === job.method.label);
+    log(`[${i}/${jobs.length}] ${what}: val ${main.map((r) => `${fmtPct(r.valAvgKAccuracy)}%`).join(', ')}; test ${main.map((r) => `${fmtPct(r.avgKAccuracy)}% (size ${r.meanSetSize.toFixed(2)})`).join(', ')}; best epoch ${res.bestEpoch + 1}/${config.epochs}; ${fmtSecs(res.seconds)}`);
+    await writeAll(false, false);
+  }
+  const totalSeconds = (performance.now() - t0) / 1000;
+  await writeAll(!interrupted, interrupted);
+  if (dir) files.push(join(dir, 'results.json'), join(dir, 'results.md'), join(dir, 'run.json'));
+  if (dir && !interrupted && (opts.report ?? true)) {
+    try {
+      files.push(...(await renderHtmlReport(dir, order(records), bayes, { ...mdCtx(), totalSeconds })));
+    } catch (e) {
+      const w = `the HTML report could not be written: ${(e as Error).message}`;
+      warnings.push(w);
+      log(`warning: ${w}`);
+    }
+  }
+  const sorted = order(records);
+  return {
+    records: sorted, bayes,
+    markdown: resultsMarkdown(sorted, bayes, { ...mdCtx(), totalSeconds, interrupted }),
+    interrupted, trained: finished, reused, totalSeconds, files, warnings,
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * The configuration of `avgk compare` (an experiment grid: methods × K × seeds on one dataset)
+ * and its validation. Every error is one line that names the offending field, e.g.
+ *   config.ks[1]: K must be in (0, 10) for 10 classes, got 12
+ *   config.methods[2]: unknown method "foo" (expected softmax, two-head, an, wan, an-ls, epr, role)
+ * Unknown keys are errors at every level.
+ */
+import { METHOD_NAMES, type MethodName } from '../avgk/losses.js';
+import { MODEL_NAMES, type ModelSpec } from '../avgk/model.js';
+import { validateDatasetSpec, type DatasetSpec } from '../data/index.js';
+import { resolveSyntheticOptions, type SyntheticOptions } from '../data/synthetic.js';
+
+/** Options a method accepts in the config (see createMethod). */
+export interface MethodConfigOptions {
+  mu?: number;
+  wPos?: number;
+  wNeg?: number;
+  reduction?: 'batchmean' | 'mean';
+  variant?: 'true-plus-topk' | 'batch-topk';
+  smoothing?: number;
+  lrMultiplier?: number;
+}
+
+export interface MethodConfig {
+  name: MethodName;
+  options: MethodConfigOptions;
+  /** Name used in results (default: the method's name; must be unique). */
+  label: string;
+}
+
+export interface OptimizerConfig {
+  name: 'sgd' | 'adam';
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+}
+
+export type ScheduleConfig =
+  | { name: 'cosine'; minLr?: number; warmup?: number }
+  | { name: 'step'; milestones?: number[]; stepSize?: number; gamma?: number }
+  | { name: 'constant' };
+
+export interface CompareConfig {
+  dataset: DatasetSpec;
+  methods: MethodConfig[];
+  ks: number[];
+  seeds: number[];
+  model: ModelSpec;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  threads?: number;
+  augment?: boolean;
+  evalBatchSize?: number;
+  /** Free text kept in results (what the experiment is for). */
+  description?: string;
+}
+
+/** Options allowed per method. */
+export const METHOD_OPTIONS: Record<MethodName, readonly (keyof MethodConfigOptions)[]> = {
+  softmax: ['smoothing'],
+  'two-head': ['mu', 'wPos', 'wNeg', 'reduction', 'variant'],
+  an: [],
+  wan: [],
+  'an-ls': ['smoothing'],
+  epr: [],
+  role: ['lrMultiplier'],
+};
+
+const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function fail(field: string, msg: string): never {
+  throw new ConfigError(`${field}: ${msg}`);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], field: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) fail(`${field}.${k}`, `unknown key (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+function num(v: unknown, field: string, check: (x: number) => boolean, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) fail(field, `must be ${what}, got ${show(v)}`);
+  return v;
+}
+
+function int(v: unknown, field: string, lo: number, hi = Infinity): number {
+  const what = hi === Infinity ? `an integer ≥ ${lo}` : `an integer in [${lo}, ${hi}]`;
+  return num(v, field, (x) => Number.isInteger(x) && x >= lo && x <= hi, what);
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') fail(field, `must be true or false, got ${show(v)}`);
+  return v;
+}
+
+/** Number of classes of a dataset spec, known without loading it. */
+export function datasetNumClasses(spec: DatasetSpec): number {
+  switch (spec.name) {
+    case 'fashion-mnist':
+    case 'mnist':
+    case 'cifar10':
+      return 10;
+    case 'cifar100':
+      return spec.label === 'coarse' ? 20 : 100;
+    case 'synthetic':
+      return resolveSyntheticOptions(syntheticPart(spec)).numClasses;
+  }
+}
+
+function syntheticPart(spec: DatasetSpec & { name: 'synthetic' }): Partial<SyntheticOptions> {
+  const { name: _n, normalize: _z, labelNoise: _l, longTail: _t, ...rest } = spec as unknown as Record<string, unknown>;
+  return rest as Partial<SyntheticOptions>;
+}
+
+/** True when the training class counts are meant to be long-tailed (buckets are then reported). */
+export function isLongTailed(spec: DatasetSpec): boolean {
+  if (spec.longTail !== undefined && spec.longTail.alpha > 0) return true;
+  return spec.name === 'synthetic' && (spec.zipfAlpha ?? 0) > 0;
+}
+
+function validateDataset(raw: unknown): DatasetSpec {
+  const field = 'config.dataset';
+  if (raw === undefined) fail(field, 'missing (a dataset spec such as {"name": "fashion-mnist"})');
+  let spec: DatasetSpec;
+  try {
+    spec = validateDatasetSpec(raw);
+    if (spec.name === 'synthetic') resolveSyntheticOptions(syntheticPart(spec));
+  } catch (e) {
+    const msg = (e as Error).message;
+    // the data layer names fields "dataset.x: ..."; prefix them with "config."
+    throw new ConfigError(msg.startsWith('dataset') ? `config.${msg}` : `${field}: ${msg}`);
+  }
+  return spec;
+}
+
+function validateMethods(raw: unknown): MethodConfig[] {
+  const field = 'config.methods';
+  if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of method names or {name, options} objects, got ${show(raw)}`);
+  const expected = `(expected ${METHOD_NAMES.join(', ')})`;
+  const out = raw.map((m, i): MethodConfig => {
+    const f = `${field}[${i}]`;
+    let name: unknown;
+    let options: Record<string, unknown> = {};
+    let label: unknown;
+    if (typeof m === 'string') name = m;
+    else if (isObj(m)) {
+      checkKeys(m, ['name', 'options', 'label'], f);
+      name = m.name;
+      if (m.options !== undefined) {
+        if (!isObj(m.options)) fail(`${f}.options`, `must be an object, got ${show(m.options)}`);
+        options = m.options;
+      }
+      label = m.label;
+    } else fail(f, `must be a method name or an object {name, options?, label?}, got ${show(m)}`);
+    if (typeof name !== 'string' || !(METHOD_NAMES as readonly string[]).includes(name)) {
+      fail(typeof m === 'string' ? f : `${f}.name`, `unknown method ${show(name)} ${expected}`);
+    }
+    const mn = name as MethodName;
+    const allowed = METHOD_OPTIONS[mn];
+    for (const k of Object.keys(options)) {
+      if (!(allowed as readonly string[]).includes(k)) {
+        fail(`${f}.options.${k}`, allowed.length ? `not an option of ${mn} (allowed: ${allowed.join(', ')})` : `${mn} takes no options`);
+      }
+    }
+    const o: MethodConfigOptions = {};
+    const of = `${f}.options`;
+    if (options.mu !== undefined) o.mu = num(options.mu, `${of}.mu`, (x) => x >= 0, 'a number ≥ 0');
+    if (options.wPos !== undefined) o.wPos = num(options.wPos, `${of}.wPos`, (x) => x >= 0, 'a number ≥ 0');
+    if (options.wNeg !== undefined) o.wNeg = num(options.wNeg, `${of}.wNeg`, (x) => x >= 0, 'a number ≥ 0');
+    if (options.reduction !== undefined) {
+      if (options.reduction !== 'batchmean' && options.reduction !== 'mean') fail(`${of}.reduction`, `must be "batchmean" (per-sample sum, averaged over the batch) or "mean" (over entries), got ${show(options.reduction)}`);
+      o.reduction = options.reduction;
+    }
+    if (options.variant !== undefined) {
+      if (options.variant !== 'true-plus-topk' && options.variant !== 'batch-topk') fail(`${of}.variant`, `must be "true-plus-topk" or "batch-topk", got ${show(options.variant)}`);
+      o.variant = options.variant;
+    }
+    if (options.smoothing !== undefined) o.smoothing = num(options.smoothing, `${of}.smoothing`, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+    if (options.lrMultiplier !== undefined) o.lrMultiplier = num(options.lrMultiplier, `${of}.lrMultiplier`, (x) => x > 0, 'a number > 0');
+    if (label !== undefined && (typeof label !== 'string' || !/^[\w.+:=/-][\w .+:=/,()-]{0,63}$/.test(label) || label === 'bayes')) {
+      fail(`${f}.label`, `must be a short name (letters, digits, . + : = / - _ , ( ) and spaces; not "bayes"), got ${show(label)}`);
+    }
+    return { name: mn, options: o, label: (label as string | undefined) ?? '' };
+  });
+  // default labels: the name when unique, else name(opt=value,...)
+  const counts = new Map<string, number>();
+  for (const m of out) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
+  for (const m of out) {
+    if (m.label) continue;
+    const opts = Object.entries(m.options).map(([k, v]) => `${k}=${v}`).join(',');
+    m.label = counts.get(m.name)! > 1 && opts ? `${m.name}(${opts})` : m.name;
+  }
+  const seen = new Map<string, number>();
+  out.forEach((m, i) => {
+    const prev = seen.get(m.label);
+    if (prev !== undefined) fail(`${field}[${i}]`, `duplicate method "${m.label}" (also config.methods[${prev}]); give one of them a distinct "label" or different options`);
+    seen.set(m.label, i);
+  });
+  return out;
+}
+
+function validateKs(raw: unknown, c: number, methods: MethodConfig[]): number[] {
+  const field = 'config.ks';
+  if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of average set sizes, got ${show(raw)}`);
+  const needsOne = methods.find((m) => m.name === 'two-head' && (m.options.variant ?? 'true-plus-topk') === 'true-plus-topk');
+  const seen = new Set<number>();
+  return raw.map((k, i) => {
+    const f = `${field}[${i}]`;
+    if (typeof k !== 'number' || !Number.isFinite(k) || !(k > 0 && k < c)) fail(f, `K must be in (0, ${c}) for ${c} classes, got ${show(k)}`);
+    if (needsOne && k < 1) fail(f, `K must be ≥ 1 for method "${needsOne.label}" (the true label is always a positive), got ${k}`);
+    if (seen.has(k)) fail(f, `duplicate K ${k}`);
+    seen.add(k);
+    return k;
+  });
+}
+
+function validateSeeds(raw: unknown): number[] {
+  const field = 'config.seeds';
+  if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of integer seeds, got ${show(raw)}`);
+  const seen = new Set<number>();
+  return raw.map((s, i) => {
+    const v = int(s, `${field}[${i}]`, 0, 2 ** 31 - 1);
+    if (seen.has(v)) fail(`${field}[${i}]`, `duplicate seed ${v}`);
+    seen.add(v);
+    return v;
+  });
+}
+
+function validateModel(raw: unknown): ModelSpec {
+  const field = 'config.model';
+  if (!isObj(raw)) fail(field, `must be an object {name: ${MODEL_NAMES.map((m) => `"${m}"`).join(' | ')}, hidden?, dropout?}, got ${show(raw)}`);
+  checkKeys(raw, ['name', 'hidden', 'dropout'], field);
+  if (typeof raw.name !== 'string' || !(MODEL_NAMES as readonly string[]).includes(raw.name)) fail(`${field}.name`, `unknown model ${show(raw.name)} (expected ${MODEL_NAMES.join(', ')})`);
+  const spec: ModelSpec = { name: raw.name as ModelSpec['name'] };
+  if (raw.hidden !== undefined) {
+    if (raw.name !== 'mlp') fail(`${field}.hidden`, `only the "mlp" model has hidden widths`);
+    if (!Array.isArray(raw.hidden) || raw.hidden.length === 0) fail(`${field}.hidden`, `must be a non-empty array of layer widths, got ${show(raw.hidden)}`);
+    spec.hidden = raw.hidden.map((h, i) => int(h, `${field}.hidden[${i}]`, 1, 65536));
+  }
+  if (raw.dropout !== undefined) {
+    if (raw.name !== 'mlp') fail(`${field}.dropout`, `only the "mlp" model has dropout`);
+    spec.dropout = num(raw.dropout, `${field}.dropout`, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  }
+  return spec;
+}
+
+function validateOptimizer(raw: unknown): OptimizerConfig {
+  const field = 'config.optimizer';
+  if (!isObj(raw)) fail(field, `must be an object {name: "sgd" | "adam", lr, momentum?, nesterov?, weightDecay?}, got ${show(raw)}`);
+  if (raw.name !== 'sgd' && raw.name !== 'adam') fail(`${field}.name`, `unknown optimizer ${show(raw.name)} (expected sgd, adam)`);
+  checkKeys(raw, raw.name === 'sgd' ? ['name', 'lr', 'momentum', 'nesterov', 'weightDecay'] : ['name', 'lr', 'weightDecay'], field);
+  const lr = num(raw.lr, `${field}.lr`, (x) => x > 0, 'a number > 0');
+  const momentum = raw.momentum === undefined ? 0 : num(raw.momentum, `${field}.momentum`, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  const nesterov = raw.nesterov === undefined ? false : bool(raw.nesterov, `${field}.nesterov`);
+  if (nesterov && momentum === 0) fail(`${field}.nesterov`, 'Nesterov needs momentum > 0');
+  const weightDecay = raw.weightDecay === undefined ? 0 : num(raw.weightDecay, `${field}.weightDecay`, (x) => x >= 0, 'a number ≥ 0');
+  return { name: raw.name, lr, momentum, nesterov, weightDecay };
+}
+
+function validateSchedule(raw: unknown, epochs: number): ScheduleConfig {
+  const field = 'config.schedule';
+  if (raw === undefined) return { name: 'constant' };
+  if (!isObj(raw)) fail(field, `must be an object {name: "cosine" | "step" | "constant", ...}, got ${show(raw)}`);
+  switch (raw.name) {
+    case 'constant':
+      checkKeys(raw, ['name'], field);
+      return { name: 'constant' };
+    case 'cosine': {
+      checkKeys(raw, ['name', 'minLr', 'warmup'], field);
+      const s: ScheduleConfig = { name: 'cosine' };
+      if (raw.minLr !== undefined) s.minLr = num(raw.minLr, `${field}.minLr`, (x) => x >= 0, 'a number ≥ 0');
+      if (raw.warmup !== undefined) s.warmup = int(raw.warmup, `${field}.warmup`, 0, Math.max(0, epochs - 1));
+      return s;
+    }
+    case 'step': {
+      checkKeys(raw, ['name', 'milestones', 'stepSize', 'gamma'], field);
+      const s: ScheduleConfig = { name: 'step' };
+      if (raw.milestones !== undefined) {
+        if (!Array.isArray(raw.milestones) || raw.milestones.length === 0) fail(`${field}.milestones`, `must be a non-empty array of epochs, got ${show(raw.milestones)}`);
+        s.milestones = raw.milestones.map((m, i) => int(m, `${field}.milestones[${i}]`, 1));
+        for (let i = 1; i < s.milestones.length; i++) if (s.milestones[i] <= s.milestones[i - 1]) fail(`${field}.milestones[${i}]`, `milestones must increase, got ${s.milestones[i]} after ${s.milestones[i - 1]}`);
+      }
+      if (raw.stepSize !== undefined) s.stepSize = int(raw.stepSize, `${field}.stepSize`, 1);
+      if (s.milestones === undefined && s.stepSize === undefined) fail(field, 'a "step" schedule needs milestones or stepSize');
+      if (s.milestones !== undefined && s.stepSize !== undefined) fail(`${field}.stepSize`, 'give milestones or stepSize, not both');
+      if (raw.gamma !== undefined) s.gamma = num(raw.gamma, `${field}.gamma`, (x) => x > 0 && x <= 1, 'a number in (0, 1]');
+      return s;
+    }
+    default:
+      fail(`${field}.name`, `unknown schedule ${show(raw.name)} (expected cosine, step, constant)`);
+  }
+}
+
+/** Validates a parsed config object; throws a ConfigError whose one-line message names the field. */
+export function validateCompareConfig(raw: unknown): CompareConfig {
+  if (!isObj(raw)) fail('config', `must be a JSON object, got ${show(raw)}`);
+  checkKeys(raw, TOP_KEYS, 'config');
+  const dataset = validateDataset(raw.dataset);
+  const c = datasetNumClasses(dataset);
+  const methods = validateMethods(raw.methods);
+  const ks = validateKs(raw.ks, c, methods);
+  const seeds = validateSeeds(raw.seeds === undefined ? [0] : raw.seeds);
+  const model = validateModel(raw.model);
+  const epochs = int(raw.epochs, 'config.epochs', 1, 100000);
+  const batchSize = int(raw.batchSize, 'config.batchSize', 1, 1 << 20);
+  const optimizer = validateOptimizer(raw.optimizer);
+  const schedule = validateSchedule(raw.schedule, epochs);
+  const cfg: CompareConfig = { dataset, methods, ks, seeds, model, epochs, batchSize, optimizer, schedule };
+  if (raw.threads !== undefined) cfg.threads = int(raw.threads, 'config.threads', 1, 1024);
+  if (raw.augment !== undefined) {
+    cfg.augment = bool(raw.augment, 'config.augment');
+    if (cfg.augment && dataset.name !== 'cifar10' && dataset.name !== 'cifar100') fail('config.augment', `random crop + flip is for 32×32 colour images (cifar10, cifar100), not "${dataset.name}"`);
+  }
+  if (raw.evalBatchSize !== undefined) cfg.evalBatchSize = int(raw.evalBatchSize, 'config.evalBatchSize', 1, 1 << 20);
+  if (raw.description !== undefined) {
+    if (typeof raw.description !== 'string') fail('config.description', `must be a string, got ${show(raw.description)}`);
+    cfg.description = raw.description;
+  }
+  if (model.name !== 'mlp' && dataset.name === 'synthetic' && (dataset as { image?: unknown }).image === undefined) {
+    fail('config.model.name', `model "${model.name}" needs image inputs; synthetic data are vectors unless dataset.image is set`);
+  }
+  return cfg;
+}
+
+/** Parses JSON text and validates it. `source` names the file in JSON syntax errors. */
+export function parseCompareConfig(text: string, source = 'config'): CompareConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: ${source} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  return validateCompareConfig(raw);
+}
