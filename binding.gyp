@@ -21,6 +21,7 @@
         "native/kernels/losses.cc",
         "native/kernels/select.cc",
         "native/kernels/optim.cc",
+        "native/kernels/memory.cc",
         "native/kernels/conv.cc",
         "native/kernels/pool.cc",
         "native/kernels/batchnorm.cc",

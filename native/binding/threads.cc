@@ -22,6 +22,9 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitThreads(Napi::Env env, Napi::Object exports) {
+  // Process-wide allocator tuning happens once, when the addon loads (native/kernels/memory.cc).
+  const bool tuned = avgk::tune_allocator();
+  exports.Set("allocatorTuned", Napi::Boolean::New(env, tuned));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
 }

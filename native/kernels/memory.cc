@@ -1,0 +1,32 @@
+// Allocator tuning for the whole process (glibc only).
+//
+// Tensors are typed arrays whose memory Node gets from calloc. glibc serves large blocks with
+// fresh mmap()s and returns them with munmap(), so every new activation or gradient buffer pays
+// first-touch page faults again (measured here: ~2.4 ms per MB in a fresh 12.8 MB buffer against
+// ~0.02 ms per MB when the memory is reused). Raising the mmap threshold and the trim threshold
+// keeps freed blocks in the heap for reuse; the training step of the reference CNN ran ~1.5x
+// faster with it. AVGK_MALLOC_TUNING=0 turns it off.
+#include "kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace avgk {
+
+bool tune_allocator() {
+  const char* env = std::getenv("AVGK_MALLOC_TUNING");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+#if defined(__GLIBC__)
+  bool ok = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1;  // glibc's maximum on 64-bit
+  ok = mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024) == 1 && ok;
+  ok = mallopt(M_TOP_PAD, 64 * 1024 * 1024) == 1 && ok;
+  return ok;
+#else
+  return false;
+#endif
+}
+
+}  // namespace avgk
