@@ -1,11 +1,12 @@
 /** Gradient accumulation helpers used by the engine (out-of-place: gradients are never mutated). */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend, Binary } from '../../backend/index.js';
 import { contiguousStrides } from '../../tensor/shape.js';
 
 /** a + b for two float32 tensors of the same shape, as a new contiguous tensor. */
 export function accumulate(a: Tensor, b: Tensor): Tensor {
-  const out = new Float32Array(a.size);
+  const out = emptyF32(a.size);
   const shape = a.ndim === 0 ? [1] : a.shape;
   const as = a.ndim === 0 ? [0] : a.strides;
   const bs = b.ndim === 0 ? [0] : b.strides;

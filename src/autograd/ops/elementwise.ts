@@ -2,6 +2,7 @@
  * Elementwise ops: forward and backward side by side. Binary ops broadcast (NumPy rules) by
  * reading their operands through strides; their backward sums the gradient back to each shape.
  */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor, type TensorLike } from '../../tensor/tensor.js';
 import { backend, Unary, Binary, type UnaryOp, type BinaryOp } from '../../backend/index.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, shapeStr } from '../../tensor/shape.js';
@@ -12,11 +13,11 @@ import { sum } from './reduce.js';
 
 function unary(name: string, op: UnaryOp, x: Tensor, p = 0, q = 0): Tensor {
   const xd = x.f32(name);
-  const yd = new Float32Array(xd.length);
+  const yd = emptyF32(xd.length);
   backend().unary(op, xd, yd, p, q);
   const y = new Tensor(yd, x.shape);
   return record(y, name, [x], (g) => {
-    const gx = new Float32Array(xd.length);
+    const gx = emptyF32(xd.length);
     backend().unaryBackward(op, xd, yd, g.f32(name), gx, p, q);
     return [new Tensor(gx, x.shape)];
   });
@@ -55,7 +56,7 @@ export function binaryRaw(name: string, op: BinaryOp, a: Tensor, b: Tensor): Ten
     throw new Error(`${name}: expected float32 tensors, got ${a.dtype} ${shapeStr(a.shape)} and ${b.dtype} ${shapeStr(b.shape)}`);
   }
   const shape = broadcastShapes(name, a.shape, b.shape);
-  const out = new Float32Array(numel(shape));
+  const out = emptyF32(numel(shape));
   const ks = shape.length === 0 ? [1] : shape;
   const as = shape.length === 0 ? [0] : broadcastStrides(a.shape, a.strides, shape);
   const bs = shape.length === 0 ? [0] : broadcastStrides(b.shape, b.strides, shape);
@@ -131,11 +132,11 @@ function geMask(a: Tensor, b: Tensor): Tensor {
 /** Clamp into [lo, hi]; the gradient is passed where lo < x < hi (and at the bounds, as PyTorch). */
 export function clamp(x: Tensor, lo: number, hi: number): Tensor {
   const xd = x.f32('clamp');
-  const yd = new Float32Array(xd.length);
+  const yd = emptyF32(xd.length);
   for (let i = 0; i < xd.length; i++) yd[i] = Math.min(hi, Math.max(lo, xd[i]));
   return record(new Tensor(yd, x.shape), 'clamp', [x], (g) => {
     const gd = g.f32('clamp');
-    const gx = new Float32Array(xd.length);
+    const gx = emptyF32(xd.length);
     for (let i = 0; i < xd.length; i++) gx[i] = xd[i] >= lo && xd[i] <= hi ? gd[i] : 0;
     return [new Tensor(gx, x.shape)];
   });

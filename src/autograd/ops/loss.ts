@@ -2,6 +2,7 @@
  * Fused losses: one kernel pass computes the loss sum and the gradient w.r.t. the logits, which
  * the backward closure only rescales by the upstream gradient.
  */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend, Unary } from '../../backend/index.js';
 import { sameShape, shapeStr } from '../../tensor/shape.js';
@@ -39,7 +40,7 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor | Int32Array,
   if (!(eps >= 0 && eps <= 1)) throw new Error(`${op}: smoothing must be in [0, 1], got ${eps}`);
   const y = labelsOf(op, labels, rows, cols);
   const needGrad = isGradEnabled() && logits.requiresGrad;
-  const grad = needGrad ? new Float32Array(rows * cols) : null;
+  const grad = needGrad ? emptyF32(rows * cols) : null;
   const total = backend().softmaxCrossEntropy(logits.f32(op), y, rows, cols, eps, grad);
   const out = new Tensor(Float32Array.of(total / rows), []);
   if (!grad) return out;
@@ -77,7 +78,7 @@ export function sigmoidBce(
   else throw new Error(`${op}: unknown reduction "${String(reduction)}" (expected mean, sum or batchmean)`);
   if (div === 0) throw new Error(`${op}: empty input ${shapeStr(logits.shape)}`);
   const needGrad = isGradEnabled() && logits.requiresGrad;
-  const grad = needGrad ? new Float32Array(logits.size) : null;
+  const grad = needGrad ? emptyF32(logits.size) : null;
   const total = backend().sigmoidBce(logits.f32(op), t.f32(op), wd, grad);
   const out = new Tensor(Float32Array.of(total / div), []);
   if (!grad) return out;
@@ -85,7 +86,7 @@ export function sigmoidBce(
 }
 
 function scaled(grad: Float32Array, s: number, shape: readonly number[]): Tensor {
-  const out = new Float32Array(grad.length);
+  const out = emptyF32(grad.length);
   backend().unary(Unary.affine, grad, out, s, 0);
   return new Tensor(out, shape);
 }

@@ -2,6 +2,7 @@
  * Matrix multiply: 2-D and batched (batch dimensions broadcast), one strided GEMM call.
  * Transposed operands are read through their strides, never copied.
  */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend } from '../../backend/index.js';
 import { broadcastShapes, numel, shapeStr } from '../../tensor/shape.js';
@@ -53,7 +54,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     be = contiguous(be.detach());
     bBs = k * n;
   }
-  const out = new Float32Array(batch * m * n);
+  const out = emptyF32(batch * m * n);
   if (out.length > 0) {
     backend().gemm(
       batch, m, n, k, 1,

@@ -2,6 +2,7 @@
  * Layer primitives on NCHW tensors: conv2d, pooling, batch norm, dropout. Each forward calls one
  * backend kernel and its backward closure calls the matching backward kernel.
  */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend, type ConvGeom, type PoolGeom } from '../../backend/index.js';
 import { shapeStr } from '../../tensor/shape.js';
@@ -43,7 +44,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const g: ConvGeom = { n, c, h, w, o, kh, kw, stride, pad, oh, ow };
   const xd = x.f32('conv2d');
   const wd = weight.f32('conv2d');
-  const out = new Float32Array(n * o * oh * ow);
+  const out = emptyF32(n * o * oh * ow);
   backend().conv2dForward(xd, wd, bias ? bias.f32('conv2d') : null, out, g);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(new Tensor(out, [n, o, oh, ow]), 'conv2d', inputs, (gy) => {
@@ -52,12 +53,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
     if (x.requiresGrad) {
-      const d = new Float32Array(xd.length);
+      const d = emptyF32(xd.length);
       backend().conv2dBackwardInput(gyd, wd, d, g);
       gx = new Tensor(d, x.shape);
     }
     if (weight.requiresGrad) {
-      const d = new Float32Array(wd.length);
+      const d = emptyF32(wd.length);
       backend().conv2dBackwardWeight(xd, gyd, d, g);
       gw = new Tensor(d, weight.shape);
     }
@@ -87,11 +88,11 @@ function poolGeom(op: string, x: Tensor, k: number, stride: number, pad: number)
 
 export function maxPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
   const g = poolGeom('maxPool2d', x, kernelSize, stride, padding);
-  const out = new Float32Array(g.n * g.c * g.oh * g.ow);
+  const out = emptyF32(g.n * g.c * g.oh * g.ow);
   const argmax = new Int32Array(out.length);
   backend().maxPool2dForward(x.f32('maxPool2d'), out, argmax, g);
   return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'maxPool2d', [x], (gy) => {
-    const gx = new Float32Array(x.size);
+    const gx = emptyF32(x.size);
     backend().maxPool2dBackward(gy.f32('maxPool2d backward'), argmax, gx, g);
     return [new Tensor(gx, x.shape)];
   });
@@ -99,10 +100,10 @@ export function maxPool2d(x: Tensor, kernelSize: number, stride = kernelSize, pa
 
 export function avgPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
   const g = poolGeom('avgPool2d', x, kernelSize, stride, padding);
-  const out = new Float32Array(g.n * g.c * g.oh * g.ow);
+  const out = emptyF32(g.n * g.c * g.oh * g.ow);
   backend().avgPool2dForward(x.f32('avgPool2d'), out, g);
   return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'avgPool2d', [x], (gy) => {
-    const gx = new Float32Array(x.size);
+    const gx = emptyF32(x.size);
     backend().avgPool2dBackward(gy.f32('avgPool2d backward'), gx, g);
     return [new Tensor(gx, x.shape)];
   });
@@ -142,7 +143,7 @@ export function batchNorm(
   if (training && n * hw < 2) throw new Error(`${op}: training needs more than one value per channel, got input ${shapeStr(x.shape)}`);
   const xd = x.f32(op);
   const gd = gamma.f32(op);
-  const out = new Float32Array(xd.length);
+  const out = emptyF32(xd.length);
   const meanBuf = training ? new Float32Array(c) : state.runningMean;
   const varBuf = training ? new Float32Array(c) : state.runningVar;
   backend().batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training);
@@ -157,7 +158,7 @@ export function batchNorm(
   const meanUsed = training ? meanBuf : Float32Array.from(meanBuf);
   const varUsed = training ? varBuf : Float32Array.from(varBuf);
   return record(new Tensor(out, x.shape), op, [x, gamma, beta], (gy) => {
-    const gx = new Float32Array(xd.length);
+    const gx = emptyF32(xd.length);
     const gg = new Float32Array(c);
     const gb = new Float32Array(c);
     backend().batchNormBackward(xd, gy.f32(op), gd, meanUsed, varUsed, gx, gg, gb, n, c, hw, eps, training);
@@ -169,7 +170,7 @@ export function batchNorm(
 export function dropout(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
-  const mask = new Float32Array(x.size);
+  const mask = emptyF32(x.size);
   const scale = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < p ? 0 : scale;
   return mul(x, new Tensor(mask, x.shape));

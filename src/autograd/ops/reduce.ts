@@ -1,4 +1,5 @@
 /** Reductions over axes: sum, mean, max (and argmax), each with its backward. */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend } from '../../backend/index.js';
 import { normAxis, numel } from '../../tensor/shape.js';
@@ -30,7 +31,7 @@ export function sumRaw(x: Tensor, axes: number[]): Float32Array {
     const outer = numel(shape.slice(0, a));
     const mid = shape[a];
     const inner = numel(shape.slice(a + 1));
-    const out = new Float32Array(outer * inner);
+    const out = emptyF32(outer * inner);
     backend().reduceSum(data, out, outer, mid, inner);
     data = out;
     shape[a] = 1;
@@ -58,7 +59,7 @@ function maxRaw(x: Tensor, axis: number): { values: Float32Array; argmax: Int32A
   const mid = x.shape[axis];
   const inner = numel(x.shape.slice(axis + 1));
   if (mid === 0) throw new Error(`max: cannot reduce over an empty dimension ${axis} of shape [${x.shape.join(', ')}]`);
-  const values = new Float32Array(outer * inner);
+  const values = emptyF32(outer * inner);
   const argmax = new Int32Array(outer * inner);
   backend().reduceMax(x.f32('max'), values, argmax, outer, mid, inner);
   return { values, argmax, outer, mid, inner };

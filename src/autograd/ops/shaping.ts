@@ -2,6 +2,7 @@
  * Shaping ops. reshape, transpose, permute, expand, squeeze and slice are views (no copy) where
  * the layout allows; kernels that need dense data materialise them with the strided copy kernel.
  */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor, type Storage } from '../../tensor/tensor.js';
 import { backend } from '../../backend/index.js';
 import { contiguousStrides, normAxis, numel, shapeStr, checkShape } from '../../tensor/shape.js';
@@ -10,7 +11,7 @@ import { sumToShape } from './elementwise.js';
 
 /** A dense copy of any view (no graph). */
 export function materialize(t: Tensor): Storage {
-  const out = t.dtype === 'int32' ? new Int32Array(t.size) : new Float32Array(t.size);
+  const out = t.dtype === 'int32' ? new Int32Array(t.size) : emptyF32(t.size);
   if (t.size === 0) return out;
   if (t.ndim === 0) {
     out[0] = t.data[t.offset];
@@ -141,7 +142,7 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   const shape = [...first.shape];
   shape[a] = total;
   const os = contiguousStrides(shape);
-  const out = first.dtype === 'int32' ? new Int32Array(numel(shape)) : new Float32Array(numel(shape));
+  const out = first.dtype === 'int32' ? new Int32Array(numel(shape)) : emptyF32(numel(shape));
   let at = 0;
   for (const t of tensors) {
     if (t.size > 0) backend().copy(t.data, t.offset, t.strides, out, at * os[a], os, t.shape);
@@ -214,7 +215,7 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
       }
     }
   }
-  const out = x.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  const out = x.dtype === 'int32' ? new Int32Array(n) : emptyF32(n);
   for (let k = 0; k < n; k++) out[k] = xs[offsets[k]];
   const result = new Tensor(out, shape);
   return record(result, 'gather', [x], (g) => {
@@ -237,7 +238,7 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | Int32Array 
     if (!(idx[k] >= 0 && idx[k] < n)) throw new Error(`indexSelect: index ${idx[k]} is out of range for axis ${a} of size ${n} (input ${shapeStr(x.shape)})`);
   }
   const xs = x.contiguousData();
-  const out = x.dtype === 'int32' ? new Int32Array(outer * idx.length * inner) : new Float32Array(outer * idx.length * inner);
+  const out = x.dtype === 'int32' ? new Int32Array(outer * idx.length * inner) : emptyF32(outer * idx.length * inner);
   for (let o = 0; o < outer; o++) {
     for (let k = 0; k < idx.length; k++) {
       const src = (o * n + idx[k]) * inner;

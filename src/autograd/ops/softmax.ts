@@ -1,4 +1,5 @@
 /** Softmax and log-softmax over one axis (rows of the last axis after moving it there). */
+import { emptyF32 } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { backend } from '../../backend/index.js';
 import { normAxis } from '../../tensor/shape.js';
@@ -13,10 +14,10 @@ function softmaxImpl(x: Tensor, axis: number, log: boolean): Tensor {
   const cols = x.shape[a];
   const rows = cols === 0 ? 0 : x.size / cols;
   const xd = x.f32(name);
-  const yd = new Float32Array(xd.length);
+  const yd = emptyF32(xd.length);
   if (yd.length > 0) backend().softmax(xd, yd, rows, cols, log);
   return record(new Tensor(yd, x.shape), name, [x], (g) => {
-    const gx = new Float32Array(yd.length);
+    const gx = emptyF32(yd.length);
     if (gx.length > 0) backend().softmaxBackward(yd, g.f32(name), gx, rows, cols, log);
     return [new Tensor(gx, x.shape)];
   });
