@@ -72,7 +72,7 @@ export function setMetrics(sets: PredictedSets, labels: Int32Array, trainClassCo
   return out;
 }
 
-/** Top-K accuracy for integer K: the true label's score is among the K largest of its row (ties count against). */
+/** Top-K accuracy for integer K: the true label is among the K largest scores of its row (ties broken by the lowest class index). */
 export function topKAccuracy(scores: Float32Array, labels: Int32Array, rows: number, cols: number, k: number): number {
   if (!Number.isInteger(k) || k < 1 || k > cols) throw new Error(`topKAccuracy: K must be an integer in [1, ${cols}], got ${k}`);
   if (scores.length !== rows * cols) throw new Error(`topKAccuracy: scores have ${scores.length} entries, expected ${rows}×${cols}`);
