@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadAddon, type NativeAddon } from '../src/backend/native/addon.js';
+import type { UnaryOp } from '../src/backend/types.js';
 
 const { addon, error } = loadAddon();
 const forcedJs = process.env.AVGK_BACKEND === 'js';
@@ -407,7 +408,7 @@ describe.skipIf(!addon)('native addon fuzz', () => {
     expect(() => a.selectKth(new Float32Array([1, 2, 3]), 0, null)).toThrow(/^avgk native selectKth: m = 0 is out of range/);
     expect(() => a.selectKth(new Float32Array(0), 1, null)).toThrow(/^avgk native selectKth: /);
     expect(() => a.unary(0, new Float32Array(4), new Float32Array(3), 0, 0)).toThrow(/^avgk native unary: out has 3 elements/);
-    expect(() => a.unary(10, new Float32Array(4), new Float32Array(4), 0, 0)).toThrow(/^avgk native unary: op = 10 is out of range/);
+    expect(() => a.unary(10 as UnaryOp, new Float32Array(4), new Float32Array(4), 0, 0)).toThrow(/^avgk native unary: op = 10 is out of range/);
     const buf = new Float32Array(10);
     expect(() => a.unary(0, buf.subarray(0, 5), buf.subarray(1, 6), 0, 0)).toThrow(/partially overlaps/);
     expect(() => a.unary(0, buf, buf, 0, 0)).not.toThrow();
@@ -419,7 +420,7 @@ describe.skipIf(!addon)('native addon fuzz', () => {
       .toThrow(/^avgk native binary: bStrides has 2 entries but the shape has 1 dimensions/);
     const io = new Float32Array(4);
     expect(() => a.binary(0, io, 0, [0], new Float32Array(4), 0, [1], io, [4])).toThrow(/out overlaps a/);
-    expect(() => a.copy(new Float32Array(4), 0, [1], new Int32Array(4), 0, [1], [4])).toThrow(/same type/);
+    expect(() => a.copy(new Float32Array(4), 0, [1], new Int32Array(4) as unknown as Float32Array, 0, [1], [4])).toThrow(/same type/);
     expect(() => a.copy(new Float32Array(4), 0, [1], new Float32Array(4), 0, [0], [4])).toThrow(/more than once/);
     expect(() => a.copy(new Float32Array(4), 0, [-1], new Float32Array(4), 0, [1], [4])).toThrow(/reaches indices \[-3, 0\]/);
     const rev = new Float32Array([1, 2, 3, 4]);

@@ -10,78 +10,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ConvGeom, F32, I32, PoolGeom } from '../types.js';
+import type { Backend, KernelName } from '../types.js';
 
 /**
- * The functions exported by the addon. Same names, argument order and semantics as the kernels of
- * the Backend interface (../types.ts). Every function validates its arguments and throws an Error
- * whose message starts with `avgk native <op>:` on bad input.
+ * The functions exported by the addon: exactly the kernels of the Backend interface (../types.ts),
+ * same names, argument order and semantics. Every function validates its arguments and throws an
+ * Error whose message starts with `avgk native <op>:` on bad input.
  */
-export interface NativeAddon {
-  setNumThreads(n: number): void;
-  getNumThreads(): number;
-
-  unary(op: number, x: F32, out: F32, p: number, q: number): void;
-  unaryBackward(op: number, x: F32, y: F32, gy: F32, gx: F32, p: number, q: number): void;
-  binary(
-    op: number,
-    a: F32, aOffset: number, aStrides: readonly number[],
-    b: F32, bOffset: number, bStrides: readonly number[],
-    out: F32, shape: readonly number[],
-  ): void;
-  copy(
-    x: F32 | I32, xOffset: number, xStrides: readonly number[],
-    out: F32 | I32, outOffset: number, outStrides: readonly number[],
-    shape: readonly number[],
-  ): void;
-
-  reduceSum(x: F32, out: F32, outer: number, mid: number, inner: number): void;
-  reduceMax(x: F32, out: F32, argmax: I32, outer: number, mid: number, inner: number): void;
-
-  gemm(
-    batch: number, m: number, n: number, k: number, alpha: number,
-    a: F32, aOffset: number, aRowStride: number, aColStride: number, aBatchStride: number,
-    b: F32, bOffset: number, bRowStride: number, bColStride: number, bBatchStride: number,
-    beta: number,
-    c: F32, cOffset: number, cRowStride: number, cBatchStride: number,
-  ): void;
-
-  conv2dForward(x: F32, w: F32, bias: F32 | null, out: F32, g: ConvGeom): void;
-  conv2dBackwardInput(gy: F32, w: F32, gx: F32, g: ConvGeom): void;
-  conv2dBackwardWeight(x: F32, gy: F32, gw: F32, g: ConvGeom): void;
-  maxPool2dForward(x: F32, out: F32, argmax: I32, g: PoolGeom): void;
-  maxPool2dBackward(gy: F32, argmax: I32, gx: F32, g: PoolGeom): void;
-  avgPool2dForward(x: F32, out: F32, g: PoolGeom): void;
-  avgPool2dBackward(gy: F32, gx: F32, g: PoolGeom): void;
-
-  batchNormForward(
-    x: F32, gamma: F32, beta: F32, out: F32, mean: F32, variance: F32,
-    n: number, c: number, hw: number, eps: number, training: boolean,
-  ): void;
-  batchNormBackward(
-    x: F32, gy: F32, gamma: F32, mean: F32, variance: F32,
-    gx: F32, ggamma: F32, gbeta: F32,
-    n: number, c: number, hw: number, eps: number, training: boolean,
-  ): void;
-
-  softmax(x: F32, out: F32, rows: number, cols: number, log: boolean): void;
-  softmaxBackward(y: F32, gy: F32, gx: F32, rows: number, cols: number, log: boolean): void;
-  softmaxCrossEntropy(
-    logits: F32, labels: I32, rows: number, cols: number, smoothing: number, grad: F32 | null,
-  ): number;
-  sigmoidBce(logits: F32, targets: F32, weights: F32 | null, grad: F32 | null): number;
-
-  selectKth(x: F32, m: number, mask: Uint8Array | null): number;
-
-  sgdStep(
-    param: F32, grad: F32, buf: F32, lr: number, momentum: number, weightDecay: number,
-    nesterov: boolean, firstStep: boolean,
-  ): void;
-  adamStep(
-    param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
-    weightDecay: number, step: number, decoupled: boolean,
-  ): void;
-}
+export type NativeAddon = Pick<Backend, KernelName | 'setNumThreads' | 'getNumThreads'> & {
+  /** Whether the process-wide allocator tuning applied when the addon loaded (native/kernels/memory.cc). */
+  readonly allocatorTuned?: boolean;
+};
 
 /** Names every addon build must export (a stale build that lacks one is reported as such). */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['setNumThreads', 'getNumThreads'];
