@@ -1,5 +1,12 @@
 // Fused losses: softmax cross-entropy with label smoothing, sigmoid binary cross-entropy.
+// GCC 12 reports a false -Wmaybe-uninitialized inside the AVX-512 intrinsic headers (their
+// _mm512_undefined_* operands, GCC PR105593) wherever they are inlined; the location is the header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -49,7 +56,131 @@ AVGK_INLINE double softmax_ce_rows_body(const float* x, const int32_t* labels, i
   }
   return total;
 }
+#if AVGK_X86
+// All-lanes horizontal max / sum, result broadcast (no scalar round trip).
+AVGK_V512 __m512 bcast_max(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+AVGK_V512 __m512 bcast_sum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+// AVX-512 rows: vector max pass; exp(x - max) pass (stores e into grad, sums e and x - max); grad pass.
+template <bool G, bool S>
+AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
+                               float smoothing, float* grad) {
+  const double eps = smoothing;
+  const __m512 eps_over_c = _mm512_set1_ps(static_cast<float>(eps / static_cast<double>(cols)));
+  const int64_t cv = cols & ~int64_t{15};
+  const __mmask16 tm = v512::tail_mask(cols - cv);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  // Σ (x - mx) is accumulated pre-scaled by 1/cols so the float partials stay within max |x - mx|.
+  const __m512 inv_c = _mm512_set1_ps(static_cast<float>(1.0 / static_cast<double>(cols)));
+  double total = 0.0;
+  // Σ_r log s_r is taken as log Π s_r over groups of up to 8 rows (s_r ∈ [1, cols], so no overflow):
+  // one scalar log per 8 rows.
+  double prod = 1.0;
+  int nprod = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * cols;
+    float* gr = G ? grad + r * cols : nullptr;
+    const int32_t y = labels[r];
+    const float xl = xr[y];
+    // NaN is skipped by the max (first operand NaN -> second returned) but then propagates through
+    // exp into the sum, the loss and every gradient entry, as in the scalar path.
+    __m512 mv0 = ninf, mv1 = ninf;
+    int64_t j = 0;
+    for (; j + 32 <= cv; j += 32) {
+      mv0 = _mm512_max_ps(_mm512_loadu_ps(xr + j), mv0);
+      mv1 = _mm512_max_ps(_mm512_loadu_ps(xr + j + 16), mv1);
+    }
+    if (j < cv) mv0 = _mm512_max_ps(_mm512_loadu_ps(xr + j), mv0);
+    if (tm) mv1 = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, tm, xr + cv), mv1);
+    const __m512 mx = bcast_max(_mm512_max_ps(mv0, mv1));
+    const float mxs = _mm512_cvtss_f32(mx);
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), d0 = _mm512_setzero_ps();
+    for (j = 0; j + 32 <= cv; j += 32) {
+      const __m512 a = _mm512_sub_ps(_mm512_loadu_ps(xr + j), mx);
+      const __m512 b = _mm512_sub_ps(_mm512_loadu_ps(xr + j + 16), mx);
+      const __m512 ea = v512::exp_nonpos(a), eb = v512::exp_nonpos(b);
+      if (G) {
+        _mm512_storeu_ps(gr + j, ea);
+        _mm512_storeu_ps(gr + j + 16, eb);
+      }
+      s0 = _mm512_add_ps(s0, ea);
+      s1 = _mm512_add_ps(s1, eb);
+      if (S) d0 = _mm512_fmadd_ps(a, inv_c, _mm512_fmadd_ps(b, inv_c, d0));
+    }
+    if (j < cv) {
+      const __m512 a = _mm512_sub_ps(_mm512_loadu_ps(xr + j), mx);
+      const __m512 ea = v512::exp_nonpos(a);
+      if (G) _mm512_storeu_ps(gr + j, ea);
+      s0 = _mm512_add_ps(s0, ea);
+      if (S) d0 = _mm512_fmadd_ps(a, inv_c, d0);
+    }
+    if (tm) {
+      const __m512 a = _mm512_sub_ps(_mm512_maskz_loadu_ps(tm, xr + cv), mx);
+      const __m512 ea = v512::exp_nonpos(a);
+      if (G) _mm512_mask_storeu_ps(gr + cv, tm, ea);
+      s1 = _mm512_mask_add_ps(s1, tm, s1, ea);
+      if (S) d0 = _mm512_mask3_fmadd_ps(a, inv_c, d0, tm);
+    }
+    const __m512 sv = bcast_sum(_mm512_add_ps(s0, s1));
+    const float s = _mm512_cvtss_f32(sv);
+    if (G) {
+      const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sv);
+      for (j = 0; j < cv; j += 16) _mm512_storeu_ps(gr + j, _mm512_fmsub_ps(_mm512_loadu_ps(gr + j), inv, eps_over_c));
+      if (tm) _mm512_mask_storeu_ps(gr + cv, tm, _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tm, gr + cv), inv, eps_over_c));
+      gr[y] -= static_cast<float>(1.0 - eps);
+    }
+    // loss = log Σ e^{x-mx} + (1-ε)(mx - x_y) + ε * mean_j(mx - x_j)
+    double loss = (1.0 - eps) * (static_cast<double>(mxs) - xl);
+    if (S) loss -= eps * static_cast<double>(_mm512_reduce_add_ps(d0));
+    total += loss;
+    prod *= static_cast<double>(s);
+    if (++nprod == 8) {
+      total += std::log(prod);
+      prod = 1.0;
+      nprod = 0;
+    }
+  }
+  return nprod ? total + std::log(prod) : total;
+}
+
+AVGK_T512 double softmax_ce_rows_avx512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
+                                        float smoothing, float* grad) {
+  if (smoothing != 0.0f) {
+    return grad ? softmax_ce512<true, true>(x, labels, r0, r1, cols, smoothing, grad)
+                : softmax_ce512<false, true>(x, labels, r0, r1, cols, smoothing, grad);
+  }
+  return grad ? softmax_ce512<true, false>(x, labels, r0, r1, cols, smoothing, grad)
+              : softmax_ce512<false, false>(x, labels, r0, r1, cols, smoothing, grad);
+}
+AVGK_T256 double softmax_ce_rows_avx2(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
+                                      float smoothing, float* grad) {
+  return softmax_ce_rows_body(x, labels, r0, r1, cols, smoothing, grad);
+}
+double softmax_ce_rows_base(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
+                            float smoothing, float* grad) {
+  return softmax_ce_rows_body(x, labels, r0, r1, cols, smoothing, grad);
+}
+double softmax_ce_rows(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols, float smoothing,
+                       float* grad) {
+  switch (isa()) {
+    case Isa::kAvx512: return softmax_ce_rows_avx512(x, labels, r0, r1, cols, smoothing, grad);
+    case Isa::kAvx2: return softmax_ce_rows_avx2(x, labels, r0, r1, cols, smoothing, grad);
+    default: return softmax_ce_rows_base(x, labels, r0, r1, cols, smoothing, grad);
+  }
+}
+#else
 AVGK_MULTIVERSION(double, softmax_ce_rows, (const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols, float smoothing, float* grad), (x, labels, r0, r1, cols, smoothing, grad))
+#endif
 
 
 template <bool W, bool G>
@@ -72,7 +203,80 @@ AVGK_INLINE double bce_chunk_body(const float* z, const float* t, const float* w
   if (w) return g ? bce_body<true, true>(z, t, w, g, n) : bce_body<true, false>(z, t, w, g, n);
   return g ? bce_body<false, true>(z, t, w, g, n) : bce_body<false, false>(z, t, w, g, n);
 }
-AVGK_MULTIVERSION(double, bce_chunk, (const float* z, const float* t, const float* w, float* g, int64_t n), (z, t, w, g, n))
+#if AVGK_X86
+// One 16-lane step of the BCE: returns the (weighted) per-lane losses, writes the gradient.
+template <bool W, bool G>
+AVGK_V512 __m512 bce_vec512(__m512 z, __m512 t, __m512 w, float* g, __mmask16 m) {
+  const __m512 nabs = _mm512_or_ps(z, _mm512_set1_ps(-0.0f));  // -|z|
+  const __m512 e = v512::exp_nonpos(nabs);                     // e^{-|z|} ∈ [0, 1]
+  // max(z,0) - z t + log1p(e^{-|z|})
+  __m512 l = _mm512_add_ps(_mm512_fnmadd_ps(z, t, _mm512_max_ps(z, _mm512_setzero_ps())), v512::log1p_01_tab(e));
+  if (W) l = _mm512_mul_ps(w, l);
+  if (G) {
+    const __m512 inv = v512::recip_12(_mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    const __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 sig = _mm512_mask_mul_ps(inv, neg, e, inv);  // σ(z): 1/(1+e) or e/(1+e)
+    __m512 d = _mm512_sub_ps(sig, t);
+    if (W) d = _mm512_mul_ps(w, d);
+    if (m == 0xFFFF) _mm512_storeu_ps(g, d);
+    else _mm512_mask_storeu_ps(g, m, d);
+  }
+  return l;
+}
+
+// Σ loss over [0, n): float partials per block of kBlock elements, added to double lanes per block.
+template <bool W, bool G>
+AVGK_V512 double bce512(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  constexpr int64_t kBlock = 1024;
+  __m512d dlo = _mm512_setzero_pd(), dhi = _mm512_setzero_pd();
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  while (i + 16 <= n) {
+    const int64_t end = std::min(n & ~int64_t{15}, i + kBlock);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (; i + 32 <= end; i += 32) {
+      acc0 = _mm512_add_ps(acc0, bce_vec512<W, G>(_mm512_loadu_ps(z + i), _mm512_loadu_ps(t + i),
+                                                  W ? _mm512_loadu_ps(w + i) : one, g + i, 0xFFFF));
+      acc1 = _mm512_add_ps(acc1, bce_vec512<W, G>(_mm512_loadu_ps(z + i + 16), _mm512_loadu_ps(t + i + 16),
+                                                  W ? _mm512_loadu_ps(w + i + 16) : one, g + i + 16, 0xFFFF));
+    }
+    for (; i < end; i += 16) {
+      acc0 = _mm512_add_ps(acc0, bce_vec512<W, G>(_mm512_loadu_ps(z + i), _mm512_loadu_ps(t + i),
+                                                  W ? _mm512_loadu_ps(w + i) : one, g + i, 0xFFFF));
+    }
+    v512::add_to_double(_mm512_add_ps(acc0, acc1), dlo, dhi);
+  }
+  if (i < n) {
+    const __mmask16 m = v512::tail_mask(n - i);
+    const __m512 l = bce_vec512<W, G>(_mm512_maskz_loadu_ps(m, z + i), _mm512_maskz_loadu_ps(m, t + i),
+                                      W ? _mm512_maskz_loadu_ps(m, w + i) : one, g + i, m);
+    v512::add_to_double(_mm512_maskz_mov_ps(m, l), dlo, dhi);
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(dlo, dhi));
+}
+
+AVGK_T512 double bce_chunk_avx512(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  if (w) return g ? bce512<true, true>(z, t, w, g, n) : bce512<true, false>(z, t, w, g, n);
+  return g ? bce512<false, true>(z, t, w, g, n) : bce512<false, false>(z, t, w, g, n);
+}
+AVGK_T256 double bce_chunk_avx2(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  return bce_chunk_body(z, t, w, g, n);
+}
+double bce_chunk_base(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  return bce_chunk_body(z, t, w, g, n);
+}
+double bce_chunk(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  switch (isa()) {
+    case Isa::kAvx512: return bce_chunk_avx512(z, t, w, g, n);
+    case Isa::kAvx2: return bce_chunk_avx2(z, t, w, g, n);
+    default: return bce_chunk_base(z, t, w, g, n);
+  }
+}
+#else
+double bce_chunk(const float* z, const float* t, const float* w, float* g, int64_t n) {
+  return bce_chunk_body(z, t, w, g, n);
+}
+#endif
 
 
 }  // namespace

@@ -6,6 +6,9 @@
 // Accuracy: exp and log within ~2 ulp (Cephes polynomials), so ~2e-7 relative.
 #pragma once
 #include <omp.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -183,6 +186,69 @@ AVGK_INLINE double lane_sum(int64_t n, F&& f) {
 }
 
 }  // namespace vm
+
+#if AVGK_X86
+// ------------------------------------------------------------------ explicit AVX-512 math
+// 16-lane versions of exp / log1p / reciprocal for the hot loss and softmax loops. Only callable
+// from functions compiled with AVGK_T512 (and only reached when isa() == kAvx512).
+namespace v512 {
+#define AVGK_V512 AVGK_T512 inline __attribute__((always_inline))
+
+// exp(x) for x ≤ 0 (or NaN): 0 below -104 (gradual underflow through scalef), NaN propagates.
+// exp(r) ≈ 1 + r + r²·P3(r) on |r| ≤ ln2/2 (near-minimax, 1.1e-7 relative), ~2 ulp overall.
+AVGK_V512 __m512 exp_nonpos(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // second operand returned for NaN: propagates
+  const __m512 n =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(0.008312501f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041890334f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16667116f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.4999923f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// log(1 + e) for e in [0, 1] (or NaN), 16-entry table: k = the top 4 mantissa bits of 1 + e,
+// A_k = (a short float near) 1/(1 + (k+½)/16), so r = (1+e)·A_k - 1 = fma(e, A_k, A_k - 1) is exact up to
+// one rounding and |r| < 1/16; log1p(e) = -log A_k + log1p(r) (degree-6 Taylor, error < 1e-8 · r).
+// A_0 = 1 makes r = e exactly, so tiny e keep full relative accuracy. ~1-2 ulp.
+AVGK_V512 __m512 log1p_01_tab(__m512 e) {
+  alignas(64) static const float kA[16] = {1.0f, 0.9140625f, 0.86328125f, 0.8203125f, 0.78125f, 0.74609375f, 0.7109375f, 0.6796875f, 0.65234375f, 0.62890625f, 0.60546875f, 0.58203125f, 0.5625f, 0.54296875f, 0.5234375f, 0.5078125f};
+  alignas(64) static const float kB[16] = {0.0f, -0.0859375f, -0.13671875f, -0.1796875f, -0.21875f, -0.25390625f, -0.2890625f, -0.3203125f, -0.34765625f, -0.37109375f, -0.39453125f, -0.41796875f, -0.4375f, -0.45703125f, -0.4765625f, -0.4921875f};
+  alignas(64) static const float kL[16] = {0.0f, 8.985632912e-02f, 1.470147430e-01f, 1.980699138e-01f, 2.468600779e-01f, 2.929040164e-01f, 3.411707574e-01f, 3.861221453e-01f, 4.271836321e-01f, 4.637730795e-01f, 5.017523276e-01f, 5.412311385e-01f, 5.753641449e-01f, 6.107035113e-01f, 6.473376445e-01f, 6.776429940e-01f};
+  // (1 - 2^-23)·e + 1 < 2 even for e = 1, so the index is always the mantissa of a number in [1, 2)
+  const __m512 u = _mm512_fmadd_ps(e, _mm512_set1_ps(0.99999988079071044921875f), _mm512_set1_ps(1.0f));
+  const __m512i k = _mm512_srli_epi32(_mm512_castps_si512(u), 19);  // permutexvar reads the low 4 bits
+  const __m512 r = _mm512_fmadd_ps(e, _mm512_permutexvar_ps(k, _mm512_load_ps(kA)),
+                                   _mm512_permutexvar_ps(k, _mm512_load_ps(kB)));
+  __m512 p = _mm512_set1_ps(-1.0f / 6.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-0.25f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 3.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_fmadd_ps(p, r, _mm512_permutexvar_ps(k, _mm512_load_ps(kL)));
+}
+
+// 1/u for u in [1, 2] (or NaN): rcp14 + one Newton step (~1 ulp).
+AVGK_V512 __m512 recip_12(__m512 u) {
+  const __m512 r = _mm512_rcp14_ps(u);
+  return _mm512_mul_ps(r, _mm512_fnmadd_ps(u, r, _mm512_set1_ps(2.0f)));
+}
+
+// Adds the 16 float lanes of v to two double accumulators (lo / hi halves).
+AVGK_V512 void add_to_double(__m512 v, __m512d& lo, __m512d& hi) {
+  lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+}
+
+AVGK_V512 __mmask16 tail_mask(int64_t k) { return static_cast<__mmask16>((1u << k) - 1u); }
+
+}  // namespace v512
+#endif
 
 // ------------------------------------------------------------------ parallel helpers
 // Element count above which a kernel splits its work across threads.
