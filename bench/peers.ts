@@ -8,9 +8,10 @@
  * may set to force an older kernel, are removed from the peers' environment only, so that the peers
  * run their best kernels.
  */
+import { findPackageRoot } from '../src/io/package.js';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { BenchRecord } from './harness.js';
 import type { GemmShape } from './gemm.js';
 
@@ -31,21 +32,7 @@ const TORCH_PYTHON = process.env.AVGK_BENCH_TORCH_PYTHON ?? '/usr/bin/python3';
 
 /** The repository root: the nearest ancestor of `from` whose package.json is named "avgk". */
 export function repoRoot(from: string): string {
-  let dir = from;
-  for (let i = 0; i < 6; i++) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'avgk') return dir;
-      } catch {
-        // keep looking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return resolve(from, '..');
+  return findPackageRoot(from) ?? resolve(from, '..');
 }
 
 /** Where the peer scripts are: $AVGK_PEERS_DIR, <root>/shared/peers or <root>/../shared/peers. */

@@ -15,10 +15,12 @@
  * `CacheError` naming the file and the problem; the loaders then rebuild the cache.
  */
 import { writeFileAtomicSync } from '../io/atomic.js';
+import { findPackageRoot } from '../io/package.js';
+
+export { findPackageRoot };
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 
 export const CACHE_MAGIC = 'AVGKIMG1';
@@ -50,37 +52,6 @@ export class CacheError extends Error {
     super(`image cache ${file}: ${reason}`);
     this.name = 'CacheError';
   }
-}
-
-let packageRootMemo: string | null | undefined;
-
-/**
- * Root of the `avgk` package: walks up from this file to the first package.json whose
- * name is "avgk". Returns null if there is none (e.g. a bundled copy).
- */
-export function findPackageRoot(start: string = path.dirname(fileURLToPath(import.meta.url))): string | null {
-  if (packageRootMemo !== undefined && start === path.dirname(fileURLToPath(import.meta.url))) return packageRootMemo;
-  let dir = path.resolve(start);
-  let found: string | null = null;
-  for (;;) {
-    const pj = path.join(dir, 'package.json');
-    if (fs.existsSync(pj)) {
-      try {
-        const name = (JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: unknown }).name;
-        if (name === 'avgk') {
-          found = dir;
-          break;
-        }
-      } catch {
-        // unreadable package.json: keep walking
-      }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  if (start === path.dirname(fileURLToPath(import.meta.url))) packageRootMemo = found;
-  return found;
 }
 
 /**

@@ -13,9 +13,7 @@
  * PyTorch can read the tensors with `safetensors.torch.load_file` and the meta with
  * `json.loads(safe_open(path, 'pt').metadata()['avgk'])`.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { libraryVersion } from './package.js';
 import { stringifyStrict, writeFileAtomic } from './atomic.js';
 import {
   decodeSafetensors,
@@ -131,33 +129,9 @@ export function splitCheckpointTensors(tensors: TensorMap): {
   return { model, optim, other };
 }
 
-let cachedVersion: string | undefined;
 
-/** This package's version, from the nearest package.json named "avgk" above this module. */
-export function libraryVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  cachedVersion = '0.0.0-unknown';
-  try {
-    let dir = dirname(fileURLToPath(import.meta.url));
-    for (let i = 0; i < 8; i++) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-        if (pkg.name === 'avgk' && typeof pkg.version === 'string') {
-          cachedVersion = pkg.version;
-          break;
-        }
-      } catch {
-        /* no package.json here */
-      }
-      const up = dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  } catch {
-    /* keep the fallback */
-  }
-  return cachedVersion;
-}
+
+export { libraryVersion };
 
 /**
  * Encode a checkpoint to safetensors bytes (exposed for tests and in-memory use).

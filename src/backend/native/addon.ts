@@ -6,11 +6,12 @@
  * src/backend/native/addon.ts and dist/backend/native/addon.js (a `dist/src/...` layout, four levels
  * up, is accepted too): the first ancestor whose package.json is named "avgk".
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend, KernelName } from '../types.js';
+import { findPackageRoot } from '../../io/package.js';
 
 /**
  * The functions exported by the addon: exactly the kernels of the Backend interface (../types.ts),
@@ -31,24 +32,9 @@ const FIX =
 
 let cached: { addon: NativeAddon | null; error: Error | null } | null = null;
 
-/** The package root: the nearest ancestor of this file whose package.json is named "avgk". */
+/** The package root (src/backend/native → three levels up when no package.json is found). */
 function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'avgk') return dir;
-      } catch {
-        // unreadable package.json: keep looking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return resolve(here, '..', '..', '..');
+  return findPackageRoot() ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
 
 /** The path the addon is loaded from. */
