@@ -411,6 +411,46 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     });
   });
 
+  it('conv2d on network-like shapes: pre-packed weights, wide GEMMs grouped to 64 columns, per-image GEMMs', () => {
+    // [n, c, h, w, o, k, stride, pad]: 4x4 / 8x8 maps take the wide path (n*HW columns, images grouped
+    // so n*HW is a multiple of 64, with a partial last group), 16x16 the per-image path; O and K are
+    // not multiples of the micro-tile, so the packed weight panels have zero-padded edges.
+    const shapes: [number, number, number, number, number, number, number, number][] = [
+      [5, 20, 4, 4, 70, 3, 1, 1],
+      [7, 9, 8, 8, 33, 3, 2, 1],
+      [6, 24, 8, 8, 31, 3, 1, 1],
+      [3, 8, 16, 16, 13, 3, 1, 1],
+      [9, 12, 8, 8, 40, 1, 2, 0],
+      [4, 30, 16, 16, 19, 1, 1, 0],
+    ];
+    withThreads((nt) => {
+      for (const [n, c, h, w, o, k, stride, pad] of shapes) {
+        const g = convGeom(n, c, h, w, o, k, k, stride, pad);
+        const tag = `conv ${JSON.stringify(g)} threads=${nt}`;
+        const x = randn(g.n * g.c * g.h * g.w);
+        const wt = randn(g.o * g.c * g.kh * g.kw);
+        const bias = randn(g.o);
+        const K = g.c * g.kh * g.kw;
+        const wo = new Float32Array(g.n * g.o * g.oh * g.ow);
+        const go = new Float32Array(wo.length).fill(NaN);
+        jsBackend.conv2dForward(x, wt, bias, wo, g);
+        nb.conv2dForward(x, wt, bias, go, g);
+        expectClose(`${tag} forward`, go, wo, 1e-4, 2e-5 * Math.sqrt(K));
+        const gy = randn(wo.length);
+        const wgx = new Float32Array(x.length);
+        const ggx = new Float32Array(x.length).fill(NaN);
+        jsBackend.conv2dBackwardInput(gy, wt, wgx, g);
+        nb.conv2dBackwardInput(gy, wt, ggx, g);
+        expectClose(`${tag} backward input`, ggx, wgx, 1e-4, 2e-5 * Math.sqrt(g.o * g.kh * g.kw));
+        const wgw = new Float32Array(wt.length);
+        const ggw = new Float32Array(wt.length).fill(NaN);
+        jsBackend.conv2dBackwardWeight(x, gy, wgw, g);
+        nb.conv2dBackwardWeight(x, gy, ggw, g);
+        expectClose(`${tag} backward weight`, ggw, wgw, 1e-4, 2e-5 * Math.sqrt(g.n * g.oh * g.ow));
+      }
+    });
+  });
+
   function poolGeom(n: number, c: number, h: number, w: number, k: number, stride: number, pad: number): PoolGeom {
     return { n, c, h, w, k, stride, pad, oh: Math.floor((h + 2 * pad - k) / stride) + 1, ow: Math.floor((w + 2 * pad - k) / stride) + 1 };
   }

@@ -68,7 +68,7 @@ struct Scratch {
     return p;
   }
 };
-thread_local Scratch t_col, t_tmp, t_part;
+thread_local Scratch t_col, t_tmp, t_part, t_wpack;
 
 struct Geo {
   int64_t C, H, W, KH, KW, S, P, OH, OW, HW, K, O;
@@ -564,6 +564,8 @@ struct Plan {
   bool wide;       // wide GEMM (n = nb*HW) instead of per-image batched GEMM
 };
 
+constexpr int64_t HW_ALIGN = 64;
+
 Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult) {
   Plan p;
   p.nt = std::max(1, get_num_threads());
@@ -575,9 +577,15 @@ Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult) 
   int64_t nb = std::max<int64_t>(1, conv_tuning::col_target_bytes * std::max<int64_t>(1, mult) / per);
   if (p.per_thread) nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
   nb = std::min(nb, std::max<int64_t>(N, 1));
-  const int64_t nchunks = (N + nb - 1) / nb;  // balance: no tiny last chunk
-  if (nchunks > 0) nb = (N + nchunks - 1) / nchunks;
-  p.nb = std::max<int64_t>(nb, 1);
+  // Wide GEMMs have n = nb*HW: keep it a multiple of 64 (the AVX-512 micro-tile width) when HW is
+  // small, so no micro-tile runs mostly empty (4x4 maps: whole groups of 4 images).
+  int64_t q = 1;
+  if (p.wide && g.HW < HW_ALIGN && HW_ALIGN % g.HW == 0) q = std::min<int64_t>(HW_ALIGN / g.HW, std::max<int64_t>(N, 1));
+  const int64_t units = (N + q - 1) / q;
+  int64_t groups = std::max<int64_t>(1, (nb + q / 2) / q);  // chunk size in groups of q images
+  const int64_t nchunks = (units + groups - 1) / groups;    // balance: no tiny last chunk
+  if (nchunks > 0) groups = (units + nchunks - 1) / nchunks;
+  p.nb = std::max<int64_t>(std::min(groups * q, std::max<int64_t>(N, 1)), 1);
   return p;
 }
 
@@ -614,25 +622,29 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
     return;
   }
   const Plan p = make_plan(g, N, K * HW, 1);
+  const bool smallk = K <= kSmallK && conv_tuning::allow_smallk;
+  // W (O x K) packed once for every chunk's GEMM.
+  PackedA pw;
+  if (!smallk) pw = pack_a(O, K, w, K, 1, t_wpack.get((size_t)packed_a_floats(O, K)));
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
     const float* xb = x + b0 * CHW;
     float* ob = out + b0 * O * HW;
     const int64_t ldc = nb * HW;
-    if (!p.wide && g.pointwise()) {  // x_b is already the [C][HW] matrix
-      sgemm(nb, O, HW, K, 1.f, w, K, 1, 0, xb, HW, 1, CHW, 0.f, ob, HW, O * HW);
+    if (!p.wide && g.pointwise() && !smallk) {  // x_b is already the [C][HW] matrix
+      sgemm_packed_a(pw, nb, HW, 1.f, xb, HW, 1, CHW, 0.f, ob, HW, O * HW);
       if (bias) add_bias_nchw(ob, nb, O, HW, bias, nt);
       return;
     }
     float* col = t_col.get((size_t)K * ldc);
     im2col_images(xb, nb, col, ldc, g, nt);
-    if (K <= kSmallK && conv_tuning::allow_smallk) {
+    if (smallk) {
       smallk_forward_any(w, col, ldc, nb, O, K, HW, bias, ob);
     } else if (!p.wide) {
-      sgemm(nb, O, HW, K, 1.f, w, K, 1, 0, col, ldc, 1, HW, 0.f, ob, HW, O * HW);
+      sgemm_packed_a(pw, nb, HW, 1.f, col, ldc, 1, HW, 0.f, ob, HW, O * HW);
       if (bias) add_bias_nchw(ob, nb, O, HW, bias, nt);
     } else {
       float* tmp = t_tmp.get((size_t)O * ldc);
-      sgemm(1, O, ldc, K, 1.f, w, K, 1, 0, col, ldc, 1, 0, 0.f, tmp, ldc, 0);
+      sgemm_packed_a(pw, 1, ldc, 1.f, col, ldc, 1, 0, 0.f, tmp, ldc, 0);
       wide_to_nchw(tmp, nb, O, HW, bias, ob, nt);
     }
   });
@@ -647,21 +659,23 @@ void conv2d_backward_input(const float* gy, const float* w, float* gx, const Con
     return;
   }
   const Plan p = make_plan(g, N, K * HW, 1);
+  // W^T (K x O) packed once for every chunk's GEMM.
+  const PackedA pwt = pack_a(K, O, w, 1, K, t_wpack.get((size_t)packed_a_floats(K, O)));
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
     const float* gyb = gy + b0 * O * HW;
     float* gxb = gx + b0 * CHW;
     const int64_t ldc = nb * HW;
     if (!p.wide && g.pointwise()) {  // gx_b[C][HW] = W^T[C][O] * gy_b[O][HW]
-      sgemm(nb, g.C, HW, O, 1.f, w, 1, K, 0, gyb, HW, 1, O * HW, 0.f, gxb, HW, CHW);
+      sgemm_packed_a(pwt, nb, HW, 1.f, gyb, HW, 1, O * HW, 0.f, gxb, HW, CHW);
       return;
     }
     float* col = t_col.get((size_t)K * ldc);
     if (!p.wide) {  // colGrad_b[K][HW] = W^T[K][O] * gy_b[O][HW]
-      sgemm(nb, K, HW, O, 1.f, w, 1, K, 0, gyb, HW, 1, O * HW, 0.f, col, ldc, HW);
+      sgemm_packed_a(pwt, nb, HW, 1.f, gyb, HW, 1, O * HW, 0.f, col, ldc, HW);
     } else {
       float* tmp = t_tmp.get((size_t)O * ldc);
       nchw_to_wide(gyb, nb, O, HW, tmp, nt);
-      sgemm(1, K, ldc, O, 1.f, w, 1, K, 0, tmp, ldc, 1, 0, 0.f, col, ldc, 0);
+      sgemm_packed_a(pwt, 1, ldc, 1.f, tmp, ldc, 1, 0, 0.f, col, ldc, 0);
     }
     col2im_images(col, ldc, nb, gxb, g, nt);
   });

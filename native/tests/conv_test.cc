@@ -601,6 +601,7 @@ int main(int argc, char** argv) {
     if (const char* e = std::getenv("AVGK_DIRECT_MIN_HW")) conv_tuning::direct_min_hw = std::atoll(e);
     if (const char* e = std::getenv("AVGK_WGRAD_MULT")) conv_tuning::wgrad_chunk_mult = std::atoll(e);
     if (std::getenv("AVGK_NO_AVX512")) conv_tuning::allow_avx512 = false;
+    if (const char* e = std::getenv("AVGK_CONV_MODE")) conv_tuning::force_mode = std::atoi(e);
     g_cputime = std::getenv("AVGK_BENCH_CPUTIME") != nullptr;
     const char* th = std::getenv("AVGK_BENCH_THREADS");  // e.g. "1" or "2"; default both
     g_bench_threads = th ? std::atoi(th) : 0;

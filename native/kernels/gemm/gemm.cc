@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -98,6 +99,13 @@ thread_local Buf t_bufS, t_bufV;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// K blocking shared by gemm_serial and the pre-packed path: balanced blocks, multiples of 4.
+inline int64_t k_block(const KernelInfo& K, int64_t k) {
+  const int64_t nkb = ceil_div(k, K.KC);
+  return ceil_div(ceil_div(k, nkb), 4) * 4;
+}
+
+
 // One thread: C[0:ms, 0:nv] (strides rsC along S, csC along V) = alpha * S V + beta * C.
 //   S(s, p) = S[s*rsS + p*csS] (ms x k), V(p, v) = V[p*rsV + v*csV] (k x nv).
 void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float alpha, const float* S,
@@ -106,8 +114,8 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
   const int MR = K.MR, NR = K.NR;
   const int64_t KC = K.KC, NC = K.NC;
   // Balance K blocks (avoid a tiny last block).
-  const int64_t nkb = ceil_div(k, KC);
-  const int64_t kcb = ceil_div(ceil_div(k, nkb), 4) * 4;
+  (void)KC;
+  const int64_t kcb = k_block(K, k);
   const int64_t ncb = std::min<int64_t>(NC, ceil_div(ms, MR) * MR);
   const int64_t mcb = std::min<int64_t>(K.MC, ceil_div(nv, NR) * NR);
   float* bs = t_bufS.get((size_t)ncb * kcb + 64);
@@ -128,6 +136,38 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
           for (int64_t ir = 0; ir < ncur; ir += NR) {
             const int nr = (int)std::min<int64_t>(NR, ncur - ir);
             K.ukr(kc, sp, bv + (ir / NR) * NR * kc, crow + ir * csC, rsC, csC, mr, nr, alpha, beta_eff);
+          }
+        }
+      }
+    }
+  }
+}
+
+// One thread, pre-packed S: C rows [s0, s1) (s0 a multiple of MR) x V columns [0, nv).
+//   C points at row 0 / column 0 of the whole C; V at column 0 of this thread's V range.
+void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int64_t s1, int64_t nv, float alpha,
+                        const float* V, int64_t rsV, int64_t csV, float beta, float* C, int64_t rsC) {
+  const int MR = K.MR, NR = K.NR;
+  const int64_t k = pa.k, kcb = pa.kcb;
+  const int64_t ncb = std::min<int64_t>(K.NC, ceil_div(s1 - s0, MR) * MR);
+  const int64_t mcb = std::min<int64_t>(K.MC, ceil_div(nv, NR) * NR);
+  float* bv = t_bufV.get((size_t)mcb * kcb + 64);
+  for (int64_t jc = s0; jc < s1; jc += ncb) {
+    const int64_t jend = std::min(s1, jc + ncb);
+    for (int64_t pc = 0; pc < k; pc += kcb) {
+      const int64_t kc = std::min(kcb, k - pc);
+      const float beta_eff = pc == 0 ? beta : 1.f;
+      const float* sblk = pa.data + pc * pa.mpad;
+      for (int64_t ic = 0; ic < nv; ic += mcb) {
+        const int64_t ncur = std::min(mcb, nv - ic);
+        K.pack(NR, ncur, kc, V + pc * rsV + ic * csV, csV, rsV, bv);
+        for (int64_t jr = jc; jr < jend; jr += MR) {
+          const int mr = (int)std::min<int64_t>(MR, jend - jr);
+          const float* sp = sblk + jr * kc;  // panel jr/MR of this K block: (jr/MR)*MR*kc
+          float* crow = C + jr * rsC + ic;
+          for (int64_t ir = 0; ir < ncur; ir += NR) {
+            const int nr = (int)std::min<int64_t>(NR, ncur - ir);
+            K.ukr(kc, sp, bv + (ir / NR) * NR * kc, crow + ir, rsC, 1, mr, nr, alpha, beta_eff);
           }
         }
       }
@@ -286,6 +326,97 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
         run_part(K, P, t, ts, tv, tid);
       else if (tid == 0)
         run_part(K, P, t, 1, 1, 0);  // runtime gave us fewer threads
+    }
+  }
+}
+
+int64_t packed_a_floats(int64_t m, int64_t k) {
+  const KernelInfo& K = kernel();
+  return ceil_div(m, K.MR) * K.MR * std::max<int64_t>(k, 1) + 64;
+}
+
+PackedA pack_a(int64_t m, int64_t k, const float* A, int64_t rsA, int64_t csA, float* buf) {
+  const KernelInfo& K = kernel();
+  PackedA pa;
+  pa.data = buf;
+  pa.m = m;
+  pa.k = k;
+  pa.mr = K.MR;
+  pa.mpad = ceil_div(m, K.MR) * K.MR;
+  pa.kcb = k > 0 ? k_block(K, k) : 1;
+  if (m <= 0 || k <= 0) return pa;
+  const int64_t panels = ceil_div(m, K.MR);
+  int nt = omp_in_parallel() ? 1 : get_num_threads();
+  if ((double)m * k < 65536.0) nt = 1;
+  nt = (int)std::min<int64_t>(nt, panels);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int tid = omp_get_thread_num(), tn = omp_get_num_threads();
+    const int64_t r0 = (panels * tid / tn) * K.MR, r1 = std::min(m, (panels * (tid + 1) / tn) * K.MR);
+    if (r1 > r0)
+      for (int64_t pc = 0; pc < k; pc += pa.kcb) {
+        const int64_t kc = std::min(pa.kcb, k - pc);
+        K.pack(K.MR, r1 - r0, kc, A + r0 * rsA + pc * csA, rsA, csA, buf + pc * pa.mpad + r0 * kc);
+      }
+  }
+  return pa;
+}
+
+void sgemm_packed_a(const PackedA& pa, int64_t batch, int64_t n, float alpha, const float* B, int64_t rsB,
+                    int64_t csB, int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC) {
+  const int64_t m = pa.m, k = pa.k;
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    for (int64_t t = 0; t < batch; ++t) scale_c(m, n, beta, C + t * bsC, rsC);
+    return;
+  }
+  const KernelInfo& K = kernel();
+  if (pa.mr != K.MR) throw std::logic_error("sgemm_packed_a: A was packed for another micro-kernel");
+  int nt = omp_in_parallel() ? 1 : get_num_threads();
+  const double flops1 = 2.0 * m * n * k;
+  nt = (int)std::max<double>(1, std::min<double>(nt, std::floor(flops1 * batch / gemm_blocking::MIN_FLOPS_PER_THREAD)));
+  if (nt <= 1) {
+    for (int64_t t = 0; t < batch; ++t)
+      gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+    return;
+  }
+  if (batch >= nt && (flops1 < gemm_blocking::BATCH_PARALLEL_MAX_FLOPS || batch % nt == 0 || batch >= 4 * nt)) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t t = 0; t < batch; ++t)
+      gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+    return;
+  }
+  // 2-D partition as in sgemm (S = the packed A rows, V = the columns of B / C).
+  const int64_t sp = ceil_div(m, K.MR), vp = ceil_div(n, K.VG);
+  int best_ts = 1, best_tv = nt;
+  double best = 1e300;
+  for (int ts = 1; ts <= nt; ++ts) {
+    if (nt % ts) continue;
+    const int tv = nt / ts;
+    const double ms_t = (double)ceil_div(sp, ts) * K.MR, nv_t = (double)ceil_div(vp, tv) * K.VG;
+    const double w = ms_t * nv_t + 16.0 * nv_t;  // A is already packed: only V packing costs
+    if (w < best * 0.999 || (w < best * 1.001 && tv > best_tv)) {
+      best = w;
+      best_ts = ts;
+      best_tv = tv;
+    }
+  }
+  const int ts = best_ts, tv = best_tv;
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    const int tn = omp_get_num_threads();
+    for (int64_t t = 0; t < batch; ++t) {
+      if (tn == nt) {
+        const int is = tid / tv, iv = tid % tv;
+        const int64_t s0 = std::min(m, (sp * is / ts) * K.MR), s1 = std::min(m, (sp * (is + 1) / ts) * K.MR);
+        const int64_t v0 = std::min(n, (vp * iv / tv) * K.VG), v1 = std::min(n, (vp * (iv + 1) / tv) * K.VG);
+        if (s1 > s0 && v1 > v0)
+          gemm_serial_packed(K, pa, s0, s1, v1 - v0, alpha, B + t * bsB + v0 * csB, rsB, csB, beta,
+                             C + t * bsC + v0, rsC);
+      } else if (tid == 0) {
+        gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+      }
     }
   }
 }
