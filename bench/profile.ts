@@ -1,5 +1,6 @@
 /**
- * `--profile`: where the time of one reference-CNN training step goes.
+ * `--profile`: where the time of one training step goes (reference CNN, or ResNet-18 with
+ * `--profile-model resnet18`).
  *  1. Kernel accounting: every function of the active backend is wrapped with a timer, so the step
  *     time splits into per-kernel time and the rest ("outside kernels": autograd bookkeeping,
  *     allocation, TypeScript-side loops).
@@ -133,7 +134,10 @@ function cpuProfile(w: TrainWorkload, steps: number): { fn: string; where: strin
 }
 
 export function profileCnnStep(batch: number, steps: number): ProfileReport {
-  const w = cnnWorkload(batch);
+  return profileStep(cnnWorkload(batch), steps);
+}
+
+export function profileStep(w: TrainWorkload, steps: number): ProfileReport {
   const { stepMs, userMs, sysMs, stats } = kernelProfile(w, steps);
   const kernels = [...stats.entries()]
     .filter(([, st]) => st.calls > 0)

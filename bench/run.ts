@@ -8,6 +8,7 @@
  *   npm run bench -- --threads 1,2       thread counts (setNumThreads; the peers get the same)
  *   npm run bench -- --no-peers          skip numpy/OpenBLAS and PyTorch
  *   npm run bench -- --profile           where the reference-CNN step's time goes (kernels vs TypeScript)
+ *   npm run bench -- --profile --profile-model resnet18    the same for the ResNet-18 step
  *   npm run bench -- --allow-js          run even when only the TypeScript backend is available
  *   npm run bench -- --rounds 3          repeat each family (avgk and peers alternately) and keep each
  *                                        row's fastest median: robust to other processes' bursts
@@ -24,10 +25,10 @@ import { formatTable, runCase, writeJsonAtomic, type BenchCase, type BenchRecord
 import { gemmCases, gemmShapes } from './gemm.js';
 import { convCases } from './conv.js';
 import { bandwidthCases } from './bandwidth.js';
-import { trainCases, trainPlan } from './train.js';
+import { resnetWorkload, trainCases, trainPlan } from './train.js';
 import { memoryChild, runMemory } from './memory.js';
 import { detectPeers, repoRoot, runNumpyGemm, runTorchGemm, runTorchTrain, type PeerEnv } from './peers.js';
-import { formatProfile, profileCnnStep } from './profile.js';
+import { formatProfile, profileCnnStep, profileStep } from './profile.js';
 
 export interface Options {
   json: string | null;
@@ -37,10 +38,11 @@ export interface Options {
   peers: boolean;
   peersDir?: string;
   timeScale: number;
-  resnetBatch?: number;
+  resnetBatch?: number[];
   memorySteps?: number;
   memorySampleAt?: number;
   profile: boolean;
+  profileModel: 'cnn' | 'resnet18';
   quiet: boolean;
   /** Repeat each family (avgk and peers) this many times and keep each row's fastest median. */
   rounds: number;
@@ -49,10 +51,10 @@ export interface Options {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--filter REGEX] [--threads 1,2] [--no-peers] [--json FILE]
-       [--resnet-batch N] [--memory-steps N] [--memory-sample-at N] [--time-scale X] [--peers-dir DIR] [--profile] [--quiet] [--allow-js] [--rounds N]`;
+       [--resnet-batch N[,N]] [--memory-steps N] [--memory-sample-at N] [--time-scale X] [--peers-dir DIR] [--profile] [--profile-model cnn|resnet18] [--quiet] [--allow-js] [--rounds N]`;
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { json: null, filter: null, threads: [1, 2], quick: false, peers: true, timeScale: 1, profile: false, quiet: false, allowJs: false, rounds: 1 };
+  const o: Options = { json: null, filter: null, threads: [1, 2], quick: false, peers: true, timeScale: 1, profile: false, profileModel: 'cnn', quiet: false, allowJs: false, rounds: 1 };
   const need = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
@@ -78,10 +80,17 @@ export function parseArgs(argv: string[]): Options {
         i++;
         break;
       }
-      case '--resnet-batch': o.resnetBatch = posInt(need(i, a), a); i++; break;
+      case '--resnet-batch': o.resnetBatch = need(i, a).split(',').map((v) => posInt(v.trim(), a)); i++; break;
       case '--memory-steps': o.memorySteps = posInt(need(i, a), a); i++; break;
       case '--memory-sample-at': o.memorySampleAt = posInt(need(i, a), a); i++; break;
       case '--profile': o.profile = true; break;
+      case '--profile-model': {
+        const v = need(i, a);
+        if (v !== 'cnn' && v !== 'resnet18') throw new Error(`--profile-model: expected cnn or resnet18, got "${v}"`);
+        o.profileModel = v;
+        i++;
+        break;
+      }
       case '--quiet': o.quiet = true; break;
       case '--allow-js': o.allowJs = true; break;
       case '--rounds': o.rounds = posInt(need(i, a), a); i++; break;
@@ -232,7 +241,9 @@ export async function main(argv: string[]): Promise<number> {
   if (o.profile) {
     for (const t of o.threads) {
       setNumThreads(t);
-      const rep = profileCnnStep(o.quick ? 32 : 128, o.quick ? 3 : 8);
+      const rep = o.profileModel === 'resnet18'
+        ? profileStep(resnetWorkload(o.resnetBatch?.[0] ?? (o.quick ? 8 : 32)), o.quick ? 2 : 3)
+        : profileCnnStep(o.quick ? 32 : 128, o.quick ? 3 : 8);
       out(o, `\n== threads ${t}\n${formatProfile(rep)}`);
     }
     return 0;
@@ -282,8 +293,8 @@ export async function main(argv: string[]): Promise<number> {
         for (const c of train.cases) {
           const isCnn = c.name === 'train/cnn28-two-head';
           const batch = Number(c.extra?.batch);
-          const steps = isCnn ? (o.quick ? 4 : 15) : plan.resnetIters;
-          const warmup = isCnn ? 2 : plan.resnetWarmup;
+          const steps = c.iterations;
+          const warmup = c.warmup;
           recs.push(...guardPeer(`torch_peer.py ${isCnn ? 'cnn' : 'resnet18'} (threads ${t})`, () => runTorchTrain(peers.dir!, isCnn ? 'cnn' : 'resnet18', batch, steps, warmup, t)));
         }
         return recs;

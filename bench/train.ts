@@ -61,15 +61,17 @@ export function resnetWorkload(batch: number): TrainWorkload {
 export interface TrainPlan {
   cnnBatch: number;
   cnnIters: number;
-  resnetBatch: number;
-  resnetIters: number;
-  resnetWarmup: number;
+  /** ResNet-18 cases: batch 32 (the default) and 128 (the batch of the peer README's example). */
+  resnet: { batch: number; iters: number; warmup: number }[];
 }
 
-export function trainPlan(quick: boolean, resnetBatch?: number): TrainPlan {
+export function trainPlan(quick: boolean, resnetBatches?: number[]): TrainPlan {
+  // big batches: fewer timed steps (PyTorch takes ~10 s per batch-128 step on one thread here)
+  const resnet = (batches: number[]) =>
+    batches.map((batch) => (quick ? { batch, iters: 2, warmup: 1 } : batch >= 96 ? { batch, iters: 3, warmup: 1 } : { batch, iters: 5, warmup: 2 }));
   return quick
-    ? { cnnBatch: 32, cnnIters: 4, resnetBatch: resnetBatch ?? 8, resnetIters: 2, resnetWarmup: 1 }
-    : { cnnBatch: 128, cnnIters: 15, resnetBatch: resnetBatch ?? 32, resnetIters: 5, resnetWarmup: 2 };
+    ? { cnnBatch: 32, cnnIters: 4, resnet: resnet(resnetBatches ?? [8]) }
+    : { cnnBatch: 128, cnnIters: 15, resnet: resnet(resnetBatches ?? [32, 128]) };
 }
 
 function trainCase(w: TrainWorkload, iterations: number, warmup: number, timeMs: number): BenchCase {
@@ -91,6 +93,6 @@ function trainCase(w: TrainWorkload, iterations: number, warmup: number, timeMs:
 export function trainCases(plan: TrainPlan): BenchCase[] {
   return [
     trainCase(cnnWorkload(plan.cnnBatch), plan.cnnIters, 2, 0),
-    trainCase(resnetWorkload(plan.resnetBatch), plan.resnetIters, plan.resnetWarmup, 0),
+    ...plan.resnet.map((r) => trainCase(resnetWorkload(r.batch), r.iters, r.warmup, 0)),
   ];
 }
