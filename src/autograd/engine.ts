@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
 import { shapeStr, sameShape } from '../tensor/shape.js';
 import { accumulate, onesFor } from './ops/accumulate.js';
+import { recycleF32, trackAllocations } from '../tensor/alloc.js';
 
 /**
  * A node of the tape: the op's name, its inputs, and a closure that maps the gradient of the
@@ -73,8 +74,27 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
   }
   const order = topoSort(root);
   const grads = new Map<Tensor, Tensor>();
+  // Buffer bookkeeping for the gradient cache (tensor/alloc.ts): how many entries of `grads` use
+  // each buffer, and the buffers that must outlive the sweep (the seed, leaves' .grad). A buffer
+  // whose count drops to 0 and is not pinned is dead and goes back to the cache (recycleF32 only
+  // takes buffers allocated inside this sweep).
+  const pending = new Map<ArrayBufferLike, number>();
+  const pinned = new Set<ArrayBufferLike>();
+  const hold = (x: Tensor) => pending.set(x.data.buffer, (pending.get(x.data.buffer) ?? 0) + 1);
+  const drop = (x: Tensor) => {
+    const b = x.data.buffer;
+    const c = (pending.get(b) ?? 0) - 1;
+    if (c > 0) {
+      pending.set(b, c);
+      return;
+    }
+    pending.delete(b);
+    if (!pinned.has(b) && x.data instanceof Float32Array) recycleF32(x.data);
+  };
   grads.set(root, seed);
-  noGrad(() => {
+  pinned.add(seed.data.buffer);
+  hold(seed);
+  noGrad(() => trackAllocations(() => {
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
       const g = grads.get(t);
@@ -82,7 +102,14 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
       if (g === undefined) continue;
       const node = t.node;
       if (node === null) {
-        t.grad = t.grad === null ? g : accumulate(t.grad, g);
+        if (t.grad === null) {
+          t.grad = g;
+          pinned.add(g.data.buffer);
+        } else {
+          t.grad = accumulate(t.grad, g);
+          pinned.add(t.grad.data.buffer);
+        }
+        drop(g);
         continue;
       }
       const inputGrads = node.backward(g);
@@ -94,10 +121,21 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
           throw new Error(`backward: op ${node.op} produced a gradient of shape ${shapeStr(gi.shape)} for an input of shape ${shapeStr(inp.shape)}`);
         }
         const prev = grads.get(inp);
-        grads.set(inp, prev === undefined ? gi : accumulate(prev, gi));
+        if (prev === undefined) {
+          grads.set(inp, gi);
+          hold(gi);
+        } else {
+          const sum = accumulate(prev, gi);
+          grads.set(inp, sum);
+          hold(sum);
+          drop(prev);
+          // gi itself is dead now unless it shares a buffer with a pending gradient (e.g. g)
+          if (!pending.has(gi.data.buffer) && !pinned.has(gi.data.buffer) && gi.data instanceof Float32Array) recycleF32(gi.data);
+        }
       }
+      drop(g);
       // Free the graph as we go (PyTorch's retain_graph=false): intermediate buffers can be collected.
       t.node = null;
     }
-  });
+  }));
 }

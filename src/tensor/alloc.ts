@@ -1,13 +1,90 @@
 /**
- * Output buffers for kernels. Kernels overwrite their outputs entirely (see backend/types.ts), so
- * large outputs skip the zero-fill of `new Float32Array(n)`: the memory comes uninitialised from
- * the allocator (Buffer.allocUnsafeSlow, never Node's shared pool). Use `new Float32Array(n)`
- * wherever the code accumulates into the buffer.
+ * Output buffers for kernels, and the gradient-buffer cache.
+ *
+ * Kernels overwrite their outputs entirely (see backend/types.ts), so large outputs skip the
+ * zero-fill of `new Float32Array(n)`: the memory comes uninitialised from the allocator
+ * (Buffer.allocUnsafeSlow, never Node's shared pool). Use `new Float32Array(n)` wherever the code
+ * accumulates into the buffer.
+ *
+ * Cache: a typed array's memory only goes back to the allocator when V8's garbage collector finds
+ * it, and a training step allocates its activations and gradients again every time (hundreds of
+ * MB for a ResNet-18 step: many GCs, fresh pages, page faults). The autograd engine knows when an
+ * intermediate gradient is dead (its node's backward has run and nothing else holds it) and hands
+ * such buffers back here (`recycleF32`); `emptyF32` reuses them by exact size. Only buffers that
+ * this module allocated while `trackAllocations` was active can be recycled, so a user's tensors,
+ * forward activations and parameter gradients are never reused. The cache holds at most
+ * `setBufferCacheLimit` bytes (default 512 MiB); `emptyBufferCache()` drops it.
  */
 const SMALL = 4096;
 
+const cache = new Map<number, ArrayBuffer[]>();
+let cachedBytes = 0;
+let limitBytes = 512 * 1024 * 1024;
+let tracking: WeakSet<ArrayBuffer> | null = null;
+
 export function emptyF32(n: number): Float32Array {
   if (n < SMALL) return new Float32Array(n);
-  const b = Buffer.allocUnsafeSlow(n * 4);
-  return new Float32Array(b.buffer, b.byteOffset, n);
+  const list = cache.get(n);
+  let ab: ArrayBuffer | undefined;
+  if (list !== undefined && list.length > 0) {
+    ab = list.pop()!;
+    cachedBytes -= ab.byteLength;
+  } else {
+    const b = Buffer.allocUnsafeSlow(n * 4);
+    ab = b.buffer as ArrayBuffer;
+  }
+  if (tracking !== null) tracking.add(ab);
+  return new Float32Array(ab, 0, n);
+}
+
+/**
+ * Run `fn` with allocation tracking: buffers `emptyF32` hands out meanwhile become recyclable.
+ * (Used by backward; nested calls share the outer set.)
+ */
+export function trackAllocations<T>(fn: () => T): T {
+  if (tracking !== null) return fn();
+  tracking = new WeakSet();
+  try {
+    return fn();
+  } finally {
+    tracking = null;
+  }
+}
+
+/**
+ * Give a dead buffer back. Ignored unless it was allocated by `emptyF32` inside the current
+ * `trackAllocations` scope and spans its whole ArrayBuffer. The caller guarantees that nothing
+ * reads or writes `a` afterwards.
+ */
+export function recycleF32(a: Float32Array): void {
+  const ab = a.buffer as ArrayBuffer;
+  if (tracking === null || !tracking.has(ab)) return;
+  if (a.length < SMALL || a.byteOffset !== 0 || ab.byteLength !== a.length * 4) return;
+  tracking.delete(ab);  // at most once
+  if (cachedBytes + ab.byteLength > limitBytes) return;
+  let list = cache.get(a.length);
+  if (list === undefined) {
+    list = [];
+    cache.set(a.length, list);
+  }
+  list.push(ab);
+  cachedBytes += ab.byteLength;
+}
+
+/** Upper bound of the gradient-buffer cache in bytes (0 disables it). Shrinks the cache at once. */
+export function setBufferCacheLimit(bytes: number): void {
+  if (!(Number.isFinite(bytes) && bytes >= 0)) throw new Error(`setBufferCacheLimit: expected a byte count ≥ 0, got ${bytes}`);
+  limitBytes = bytes;
+  if (cachedBytes > limitBytes) emptyBufferCache();
+}
+
+/** Drop every cached buffer (the memory returns to the allocator at the next GC). */
+export function emptyBufferCache(): void {
+  cache.clear();
+  cachedBytes = 0;
+}
+
+/** Bytes currently held by the cache. */
+export function bufferCacheBytes(): number {
+  return cachedBytes;
 }
