@@ -373,6 +373,29 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
       ow: Math.floor((w + 2 * pad - kw) / stride) + 1,
     };
   }
+  /** Forward, backward-input and backward-weight of one geometry: native against the TypeScript reference. */
+  function checkConv(g: ConvGeom, withBias: boolean, nt: number): void {
+    const tag = `conv ${JSON.stringify(g)} threads=${nt}`;
+    const x = randn(g.n * g.c * g.h * g.w);
+    const wt = randn(g.o * g.c * g.kh * g.kw);
+    const bias = withBias ? randn(g.o) : null;
+    const wo = new Float32Array(g.n * g.o * g.oh * g.ow);
+    const go = new Float32Array(wo.length).fill(NaN);
+    jsBackend.conv2dForward(x, wt, bias, wo, g);
+    nb.conv2dForward(x, wt, bias, go, g);
+    expectClose(`${tag} forward`, go, wo, 1e-4, 2e-5 * Math.sqrt(g.c * g.kh * g.kw));
+    const gy = randn(wo.length);
+    const wgx = new Float32Array(x.length);
+    const ggx = new Float32Array(x.length).fill(NaN);
+    jsBackend.conv2dBackwardInput(gy, wt, wgx, g);
+    nb.conv2dBackwardInput(gy, wt, ggx, g);
+    expectClose(`${tag} backward input`, ggx, wgx, 1e-4, 2e-5 * Math.sqrt(g.o * g.kh * g.kw));
+    const wgw = new Float32Array(wt.length);
+    const ggw = new Float32Array(wt.length).fill(NaN);
+    jsBackend.conv2dBackwardWeight(x, gy, wgw, g);
+    nb.conv2dBackwardWeight(x, gy, ggw, g);
+    expectClose(`${tag} backward weight`, ggw, wgw, 1e-4, 2e-5 * Math.sqrt(g.n * g.oh * g.ow));
+  }
   it('conv2d forward / backward input / backward weight (1x1, 3x3, 3x1, stride 1/2, pad 0/1)', () => {
     withThreads((nt) => {
       for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [2, 2]] as const) {
@@ -382,28 +405,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
               const h = randInt(Math.max(1, kh - 2 * pad), 13);
               const w = randInt(Math.max(1, kw - 2 * pad), 13);
               const g = convGeom(randInt(1, 3), randInt(1, 5), h, w, randInt(1, 6), kh, kw, stride, pad);
-              const tag = `conv ${JSON.stringify(g)} threads=${nt}`;
-              const x = randn(g.n * g.c * g.h * g.w);
-              const wt = randn(g.o * g.c * g.kh * g.kw);
-              const bias = rep === 1 ? null : randn(g.o);
-              const K = g.c * g.kh * g.kw;
-              const tol = 2e-5 * Math.sqrt(K);
-              const wo = new Float32Array(g.n * g.o * g.oh * g.ow);
-              const go = new Float32Array(wo.length).fill(NaN);
-              jsBackend.conv2dForward(x, wt, bias, wo, g);
-              nb.conv2dForward(x, wt, bias, go, g);
-              expectClose(`${tag} forward`, go, wo, 1e-4, tol);
-              const gy = randn(wo.length);
-              const wgx = new Float32Array(x.length);
-              const ggx = new Float32Array(x.length).fill(NaN);
-              jsBackend.conv2dBackwardInput(gy, wt, wgx, g);
-              nb.conv2dBackwardInput(gy, wt, ggx, g);
-              expectClose(`${tag} backward input`, ggx, wgx, 1e-4, 2e-5 * Math.sqrt(g.o * g.kh * g.kw));
-              const wgw = new Float32Array(wt.length);
-              const ggw = new Float32Array(wt.length).fill(NaN);
-              jsBackend.conv2dBackwardWeight(x, gy, wgw, g);
-              nb.conv2dBackwardWeight(x, gy, ggw, g);
-              expectClose(`${tag} backward weight`, ggw, wgw, 1e-4, 2e-5 * Math.sqrt(g.n * g.oh * g.ow));
+              checkConv(g, rep !== 1, nt);
             }
           }
         }
@@ -425,28 +427,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     ];
     withThreads((nt) => {
       for (const [n, c, h, w, o, k, stride, pad] of shapes) {
-        const g = convGeom(n, c, h, w, o, k, k, stride, pad);
-        const tag = `conv ${JSON.stringify(g)} threads=${nt}`;
-        const x = randn(g.n * g.c * g.h * g.w);
-        const wt = randn(g.o * g.c * g.kh * g.kw);
-        const bias = randn(g.o);
-        const K = g.c * g.kh * g.kw;
-        const wo = new Float32Array(g.n * g.o * g.oh * g.ow);
-        const go = new Float32Array(wo.length).fill(NaN);
-        jsBackend.conv2dForward(x, wt, bias, wo, g);
-        nb.conv2dForward(x, wt, bias, go, g);
-        expectClose(`${tag} forward`, go, wo, 1e-4, 2e-5 * Math.sqrt(K));
-        const gy = randn(wo.length);
-        const wgx = new Float32Array(x.length);
-        const ggx = new Float32Array(x.length).fill(NaN);
-        jsBackend.conv2dBackwardInput(gy, wt, wgx, g);
-        nb.conv2dBackwardInput(gy, wt, ggx, g);
-        expectClose(`${tag} backward input`, ggx, wgx, 1e-4, 2e-5 * Math.sqrt(g.o * g.kh * g.kw));
-        const wgw = new Float32Array(wt.length);
-        const ggw = new Float32Array(wt.length).fill(NaN);
-        jsBackend.conv2dBackwardWeight(x, gy, wgw, g);
-        nb.conv2dBackwardWeight(x, gy, ggw, g);
-        expectClose(`${tag} backward weight`, ggw, wgw, 1e-4, 2e-5 * Math.sqrt(g.n * g.oh * g.ow));
+        checkConv(convGeom(n, c, h, w, o, k, k, stride, pad), true, nt);
       }
     });
   });

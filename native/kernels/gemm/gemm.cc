@@ -197,16 +197,47 @@ struct Problem {
   int64_t rsC, csC, bsC;
 };
 
-// Thread tid of a ts x tv grid computes its block of matrix t.
-void run_part(const KernelInfo& K, const Problem& P, int64_t t, int ts, int tv, int tid) {
-  const int is = tid / tv, iv = tid % tv;
-  const int64_t sp = ceil_div(P.ms, K.MR), vp = ceil_div(P.nv, K.VG);
-  const int64_t s0 = std::min(P.ms, (sp * is / ts) * K.MR), s1 = std::min(P.ms, (sp * (is + 1) / ts) * K.MR);
-  const int64_t v0 = std::min(P.nv, (vp * iv / tv) * K.VG), v1 = std::min(P.nv, (vp * (iv + 1) / tv) * K.VG);
-  if (s1 <= s0 || v1 <= v0) return;
-  gemm_serial(K, s1 - s0, v1 - v0, P.k, P.alpha, P.S + t * P.bsS + s0 * P.rsS, P.rsS, P.csS,
-              P.V + t * P.bsV + v0 * P.csV, P.rsV, P.csV, P.beta, P.C + t * P.bsC + s0 * P.rsC + v0 * P.csC,
-              P.rsC, P.csC);
+// 2-D partition of C among nt threads: ts blocks along S times tv along V, tile-aligned, chosen to
+// minimise the largest block's cost per unit of k: padded tile work (MACs) plus packing (an element
+// packed costs about as much as 16 MACs; a pre-packed S costs nothing).
+struct Grid {
+  int ts, tv;
+};
+Grid choose_grid(const KernelInfo& K, int64_t ms, int64_t nv, int nt, bool s_prepacked) {
+  const int64_t sp = ceil_div(ms, K.MR), vp = ceil_div(nv, K.VG);
+  Grid g{1, nt};
+  double best = 1e300;
+  for (int ts = 1; ts <= nt; ++ts) {
+    if (nt % ts) continue;
+    const int tv = nt / ts;
+    const double ms_t = (double)ceil_div(sp, ts) * K.MR, nv_t = (double)ceil_div(vp, tv) * K.VG;
+    const double w = ms_t * nv_t + 16.0 * ((s_prepacked ? 0.0 : ms_t) + nv_t);
+    if (w < best * 0.999 || (w < best * 1.001 && tv > g.tv)) {
+      best = w;
+      g = Grid{ts, tv};
+    }
+  }
+  return g;
+}
+
+// Thread tid's block [s0, s1) x [v0, v1) of the grid (empty when s1 <= s0 or v1 <= v0).
+struct Block {
+  int64_t s0, s1, v0, v1;
+};
+Block grid_block(const KernelInfo& K, int64_t ms, int64_t nv, Grid g, int tid) {
+  const int is = tid / g.tv, iv = tid % g.tv;
+  const int64_t sp = ceil_div(ms, K.MR), vp = ceil_div(nv, K.VG);
+  return Block{std::min(ms, (sp * is / g.ts) * K.MR), std::min(ms, (sp * (is + 1) / g.ts) * K.MR),
+               std::min(nv, (vp * iv / g.tv) * K.VG), std::min(nv, (vp * (iv + 1) / g.tv) * K.VG)};
+}
+
+// Thread tid of grid g computes its block of matrix t.
+void run_part(const KernelInfo& K, const Problem& P, int64_t t, Grid g, int tid) {
+  const Block b = grid_block(K, P.ms, P.nv, g, tid);
+  if (b.s1 <= b.s0 || b.v1 <= b.v0) return;
+  gemm_serial(K, b.s1 - b.s0, b.v1 - b.v0, P.k, P.alpha, P.S + t * P.bsS + b.s0 * P.rsS,
+              P.rsS, P.csS, P.V + t * P.bsV + b.v0 * P.csV, P.rsV, P.csV, P.beta,
+              P.C + t * P.bsC + b.s0 * P.rsC + b.v0 * P.csC, P.rsC, P.csC);
 }
 
 int detect_physical_cores() {
@@ -288,44 +319,27 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
   const double flops = flops1 * batch;
   nt = (int)std::max<double>(1, std::min<double>(nt, std::floor(flops / gemm_blocking::MIN_FLOPS_PER_THREAD)));
   if (nt <= 1) {
-    for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, 1, 1, 0);
+    for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, Grid{1, 1}, 0);
     return;
   }
 
   // Batch-parallel when every matrix is small or the batch splits evenly.
   if (batch >= nt && (flops1 < gemm_blocking::BATCH_PARALLEL_MAX_FLOPS || batch % nt == 0 || batch >= 4 * nt)) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, 1, 1, 0);
+    for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, Grid{1, 1}, 0);
     return;
   }
 
-  // 2-D partition of C into ts x tv blocks (tile-aligned), minimising the largest block.
-  const int64_t sp = ceil_div(P.ms, K.MR), vp = ceil_div(P.nv, K.VG);
-  int best_ts = 1, best_tv = nt;
-  double best = 1e300;
-  for (int ts = 1; ts <= nt; ++ts) {
-    if (nt % ts) continue;
-    const int tv = nt / ts;
-    // Per-thread cost per unit of k: padded tile work (MACs) + packing of both operands (an element
-    // packed costs about as much as 16 MACs).
-    const double ms_t = (double)ceil_div(sp, ts) * K.MR, nv_t = (double)ceil_div(vp, tv) * K.VG;
-    const double w = ms_t * nv_t + 16.0 * (ms_t + nv_t);
-    if (w < best * 0.999 || (w < best * 1.001 && tv > best_tv)) {
-      best = w;
-      best_ts = ts;
-      best_tv = tv;
-    }
-  }
-  const int ts = best_ts, tv = best_tv;
+  const Grid g = choose_grid(K, P.ms, P.nv, nt, false);
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     const int tn = omp_get_num_threads();
     for (int64_t t = 0; t < batch; ++t) {
       if (tn == nt)
-        run_part(K, P, t, ts, tv, tid);
+        run_part(K, P, t, g, tid);
       else if (tid == 0)
-        run_part(K, P, t, 1, 1, 0);  // runtime gave us fewer threads
+        run_part(K, P, t, Grid{1, 1}, 0);  // runtime gave us fewer threads
     }
   }
 }
@@ -386,34 +400,17 @@ void sgemm_packed_a(const PackedA& pa, int64_t batch, int64_t n, float alpha, co
       gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
     return;
   }
-  // 2-D partition as in sgemm (S = the packed A rows, V = the columns of B / C).
-  const int64_t sp = ceil_div(m, K.MR), vp = ceil_div(n, K.VG);
-  int best_ts = 1, best_tv = nt;
-  double best = 1e300;
-  for (int ts = 1; ts <= nt; ++ts) {
-    if (nt % ts) continue;
-    const int tv = nt / ts;
-    const double ms_t = (double)ceil_div(sp, ts) * K.MR, nv_t = (double)ceil_div(vp, tv) * K.VG;
-    const double w = ms_t * nv_t + 16.0 * nv_t;  // A is already packed: only V packing costs
-    if (w < best * 0.999 || (w < best * 1.001 && tv > best_tv)) {
-      best = w;
-      best_ts = ts;
-      best_tv = tv;
-    }
-  }
-  const int ts = best_ts, tv = best_tv;
+  const Grid g = choose_grid(K, m, n, nt, true);  // S = the packed A rows, V = the columns of B / C
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     const int tn = omp_get_num_threads();
     for (int64_t t = 0; t < batch; ++t) {
       if (tn == nt) {
-        const int is = tid / tv, iv = tid % tv;
-        const int64_t s0 = std::min(m, (sp * is / ts) * K.MR), s1 = std::min(m, (sp * (is + 1) / ts) * K.MR);
-        const int64_t v0 = std::min(n, (vp * iv / tv) * K.VG), v1 = std::min(n, (vp * (iv + 1) / tv) * K.VG);
-        if (s1 > s0 && v1 > v0)
-          gemm_serial_packed(K, pa, s0, s1, v1 - v0, alpha, B + t * bsB + v0 * csB, rsB, csB, beta,
-                             C + t * bsC + v0, rsC);
+        const Block b = grid_block(K, m, n, g, tid);
+        if (b.s1 > b.s0 && b.v1 > b.v0)
+          gemm_serial_packed(K, pa, b.s0, b.s1, b.v1 - b.v0, alpha, B + t * bsB + b.v0 * csB, rsB, csB, beta,
+                             C + t * bsC + b.v0, rsC);
       } else if (tid == 0) {
         gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
       }
