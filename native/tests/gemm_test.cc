@@ -17,22 +17,29 @@ static float urand() { return std::uniform_real_distribution<float>(-1.f, 1.f)(r
 
 static int g_fail = 0, g_cases = 0;
 
-// One case. ta/tb: transposed storage of A / B. Extra padding in leading dims.
+// One case. ta/tb: transposed storage of A / B. Extra padding in leading dims. packed: A goes
+// through pack_a + sgemm_packed_a (one A shared by the whole batch).
 static void run_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta,
-                     int threads, bool nan_c) {
+                     int threads, bool nan_c, bool packed = false) {
   avgk::set_num_threads(threads);
   const int64_t pad = (m + n + k) % 3;  // leading-dimension padding
   const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + (pad ? 1 : 0);
   const int64_t rsA = ta ? 1 : lda, csA = ta ? lda : 1;
   const int64_t rsB = tb ? 1 : ldb, csB = tb ? ldb : 1;
   const int64_t sizeA = (ta ? k : m) * lda + 1, sizeB = (tb ? n : k) * ldb + 1, sizeC = m * ldc + 1;
-  const int64_t bsA = sizeA + 3, bsB = sizeB + 5, bsC = sizeC + 7;
-  std::vector<float> A(bsA * batch), B(bsB * batch), C(bsC * batch), C0;
+  const int64_t bsA = packed ? 0 : sizeA + 3, bsB = sizeB + 5, bsC = sizeC + 7;
+  std::vector<float> A(packed ? sizeA : bsA * batch), B(bsB * batch), C(bsC * batch), C0;
   for (auto& x : A) x = urand();
   for (auto& x : B) x = urand();
   for (auto& x : C) x = nan_c ? NAN : urand();
   C0 = C;
-  avgk::sgemm(batch, m, n, k, alpha, A.data(), rsA, csA, bsA, B.data(), rsB, csB, bsB, beta, C.data(), ldc, bsC);
+  if (packed) {
+    std::vector<float> buf((size_t)avgk::packed_a_floats(m, k) + 16);
+    const avgk::PackedA pa = avgk::pack_a(m, k, A.data(), rsA, csA, buf.data());
+    avgk::sgemm_packed_a(pa, batch, n, alpha, B.data(), rsB, csB, bsB, beta, C.data(), ldc, bsC);
+  } else {
+    avgk::sgemm(batch, m, n, k, alpha, A.data(), rsA, csA, bsA, B.data(), rsB, csB, bsB, beta, C.data(), ldc, bsC);
+  }
   ++g_cases;
   double maxerr = 0;
   for (int64_t t = 0; t < batch; ++t) {
@@ -51,8 +58,8 @@ static void run_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bo
         double err = std::fabs(got - ref) / scale;
         if (!(err <= 1e-5 * std::sqrt((double)k + 1))) {
           if (g_fail < 20)
-            std::printf("FAIL b=%ld m=%ld n=%ld k=%ld ta=%d tb=%d alpha=%g beta=%g thr=%d  [t=%ld i=%ld j=%ld] got=%g ref=%g\n",
-                        (long)batch, (long)m, (long)n, (long)k, ta, tb, alpha, beta, threads, (long)t, (long)i,
+            std::printf("FAIL%s b=%ld m=%ld n=%ld k=%ld ta=%d tb=%d alpha=%g beta=%g thr=%d  [t=%ld i=%ld j=%ld] got=%g ref=%g\n",
+                        packed ? " (packed A)" : "", (long)batch, (long)m, (long)n, (long)k, ta, tb, alpha, beta, threads, (long)t, (long)i,
                         (long)j, got, ref);
           ++g_fail;
           return;
@@ -119,6 +126,17 @@ int main(int argc, char** argv) {
       run_case(batch, 33, 17, 29, false, true, 1.f, 0.f, thr, true);
       run_case(batch, 7, 130, 65, true, false, -1.f, 1.f, thr, false);
       run_case(batch, 129, 250, 300, true, true, 0.5f, 0.25f, thr, false);
+    }
+  // Pre-packed A (conv weights): every shape above, batches sharing one packed A, 1 and 2 threads.
+  for (const S& s : shapes)
+    for (int combo = 0; combo < 4; ++combo) {
+      const float a = alphas[pick(rng)], b = betas[pick(rng)];
+      run_case(1 + combo % 3, s.m, s.n, s.k, combo & 1, combo & 2, a, b, 1 + combo % 2, b == 0.f, true);
+    }
+  for (int thr : {1, 2})
+    for (int64_t batch : {1L, 4L, 7L}) {
+      run_case(batch, 4608, 64, 40, true, false, 1.f, 0.f, thr, true, true);  // m > NC: several S blocks
+      run_case(batch, 70, 300, 600, false, false, -0.5f, 1.f, thr, false, true);  // K blocks
     }
   std::printf("%s: %d cases, %d failures\n", avgk::gemm_kernel_name(), g_cases, g_fail);
   return g_fail ? 1 : 0;

@@ -1,0 +1,86 @@
+/**
+ * The C++ kernels' own test programs (native/tests/*.cc), compiled with g++ and run here so that CI
+ * covers every SGEMM micro-kernel (AVX-512, AVX2+FMA, portable: the addon only ever uses the one
+ * the CPU selects), the pre-packed-A path, and every convolution code path (chunk sizes, per-image
+ * and wide GEMMs, SIMD and portable im2col, shared and per-thread decompositions) against
+ * double-precision references.
+ *
+ * Needs g++ (the addon's build needs it too). Outside CI a missing compiler skips with the reason.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findPackageRoot } from '../src/io/package.js';
+
+const root = findPackageRoot();
+const kernels = join(root, 'native', 'kernels');
+const gemmSources = readdirSync(join(kernels, 'gemm')).filter((f) => f.endsWith('.cc')).map((f) => join(kernels, 'gemm', f));
+
+function haveCompiler(): string | null {
+  try {
+    execFileSync('g++', ['--version'], { stdio: 'ignore' });
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const missing = haveCompiler();
+const skip = missing !== null && !process.env.CI;
+if (skip) console.log(`native-kernels: skipped because g++ is not available (outside CI): ${missing}`);
+
+function compile(out: string, sources: string[]): Promise<void> {
+  const args = ['-O3', '-std=c++17', '-fopenmp', `-I${kernels}`, ...sources, '-o', out];
+  return new Promise((resolve, reject) => {
+    const p = spawn('g++', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += String(d)));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`g++ ${out} failed (${code}):\n${err}`))));
+  });
+}
+
+function run(bin: string, args: string[], env: Record<string, string> = {}): { code: number; out: string } {
+  try {
+    const out = execFileSync(bin, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 240_000, maxBuffer: 1 << 24 });
+    return { code: 0, out };
+  } catch (e) {
+    const x = e as { status?: number; stdout?: string; message: string };
+    return { code: x.status ?? -1, out: `${x.stdout ?? ''}\n${x.message}` };
+  }
+}
+
+describe.skipIf(skip)('C++ kernel test programs', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'avgk-native-tests-'));
+    await Promise.all([
+      compile(join(dir, 'gemm_test'), [join(root, 'native', 'tests', 'gemm_test.cc'), ...gemmSources]),
+      compile(join(dir, 'conv_test'), [
+        join(root, 'native', 'tests', 'conv_test.cc'),
+        ...['conv.cc', 'pool.cc', 'batchnorm.cc', 'memory.cc'].map((f) => join(kernels, f)),
+        ...gemmSources,
+      ]),
+    ]);
+  }, 300_000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sgemm and sgemm_packed_a: every micro-kernel, edges, strides, alpha/beta, batches, 1-2 threads', () => {
+    const r = run(join(dir, 'gemm_test'), []);
+    expect(r.out).toMatch(/ALL PASSED/);
+    // one line per forced kernel (a CPU without AVX-512 runs its best kernel in that slot)
+    expect(r.out.match(/^\w[\w-]*: \d+ cases, 0 failures$/gm)?.length ?? 0).toBe(3);
+    expect(r.code, r.out.slice(-4000)).toBe(0);
+  }, 300_000);
+
+  for (const kernel of ['avx512', 'avx2', 'portable']) {
+    it(`conv2d / pooling / batch norm against double references (${kernel} GEMM)`, () => {
+      const r = run(join(dir, 'conv_test'), ['test'], { AVGK_GEMM_KERNEL: kernel });
+      expect(r.out).toMatch(/\d+ checks, 0 failures/);
+      expect(r.code, r.out.slice(-4000)).toBe(0);
+    }, 300_000);
+  }
+});
