@@ -28,7 +28,8 @@
         "native/kernels/gemm/gemm.cc",
         "native/kernels/gemm/gemm_kernel_avx2.cc",
         "native/kernels/gemm/gemm_kernel_avx512.cc",
-        "native/kernels/gemm/gemm_kernel_portable.cc"
+        "native/kernels/gemm/gemm_kernel_portable.cc",
+        "native/kernels/gemm/gemm_small.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -71,8 +71,10 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
   it('sgemm and sgemm_packed_a: every micro-kernel, edges, strides, alpha/beta, batches, 1-2 threads', () => {
     const r = run(join(dir, 'gemm_test'), []);
     expect(r.out).toMatch(/ALL PASSED/);
-    // one line per forced kernel (a CPU without AVX-512 runs its best kernel in that slot)
-    expect(r.out.match(/^\w[\w-]*: \d+ cases, 0 failures$/gm)?.length ?? 0).toBe(3);
+    // one line per forced kernel and small-GEMM plan (a CPU without AVX-512 runs its best kernel
+    // in that slot), none with failures
+    expect(r.out.match(/^\w[\w-]*: \d+ cases, 0 failures$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    expect(r.out).not.toMatch(/: \d+ cases, [1-9]\d* failures/);
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 

@@ -341,29 +341,88 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         const alpha = pickOne([1, -0.5, 2]);
         const beta = pickOne([0, 1, 0.5]);
         if (beta === 0) c0.fill(NaN);
-        const want = Float32Array.from(c0);
-        const got = Float32Array.from(c0);
-        jsBackend.gemm(batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, want, cOff, cRs, cBs);
-        nb.gemm(batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, got, cOff, cRs, cBs);
-        // error bound scale: |alpha|·|A||B| + |beta|·|C|
-        const scale = Float32Array.from(c0, (v) => (Number.isNaN(v) ? 0 : Math.abs(v)));
-        const absA = Float32Array.from(a, Math.abs);
-        const absB = Float32Array.from(b, Math.abs);
-        jsBackend.gemm(batch, m, n, k, Math.abs(alpha), absA, aOff, aRs, aCs, aBs, absB, bOff, bRs, bCs, bBs,
-          Math.abs(beta), scale, cOff, cRs, cBs);
         const tag = `gemm b=${batch} m=${m} n=${n} k=${k} tA=${transA} tB=${transB} α=${alpha} β=${beta} threads=${nt}`;
-        for (let i = 0; i < got.length; i++) {
-          const g = got[i]!;
-          const w = want[i]!;
-          if (Number.isNaN(w)) {
-            expect(Number.isNaN(g), `${tag} [${i}] stays NaN outside C`).toBe(true);
-            continue;
-          }
-          if (!(Math.abs(g - w) <= 1e-4 * scale[i]! + 1e-6)) expect.fail(`${tag} [${i}]: got ${g}, want ${w}`);
-        }
+        checkGemm(tag, { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs });
       }
     });
   });
+
+  // The small-problem path (native/kernels/gemm/gemm_small.cc: plans N, T and grouped-k, picked by
+  // shape and layout): every layout over edge sizes (1, primes, tile multiples and one past them),
+  // alpha != 1, beta 0 (C full of NaN) / 1 / 0.5, batch 1 and 3 (own or shared operands), offsets
+  // and padded rows; plus the CNN head shapes.
+  it('gemm small sizes (every layout, edge m/n/k, alpha/beta, batch, offsets, padded rows)', () => {
+    const dims = [1, 2, 3, 7, 10, 13, 16, 17, 31, 33, 64, 65, 128];
+    const heads: [number, number, number, number][] = [[128, 10, 64, 2], [128, 64, 10, 0], [10, 64, 128, 1], [128, 10, 4, 2]];
+    withThreads((nt) => {
+      const cases: [number, number, number, number][] = [...heads];
+      let i = 0;
+      for (const m of dims) {
+        for (const n of dims) {
+          for (let layout = 0; layout < 4; layout++, i++) cases.push([m, n, dims[(i * 5 + layout * 3) % dims.length]!, layout]);
+        }
+      }
+      for (const [m, n, k, layout] of cases) {
+        const transA = (layout & 1) === 1;
+        const transB = (layout & 2) === 2;
+        const batch = R() < 0.2 ? 3 : 1;
+        const padA = randInt(0, 3);
+        const padB = randInt(0, 3);
+        const padC = randInt(0, 3);
+        const aOff = randInt(0, 4);
+        const bOff = randInt(0, 4);
+        const cOff = randInt(0, 4);
+        const aRs = transA ? 1 : k + padA;
+        const aCs = transA ? m + padA : 1;
+        const aMat = transA ? k * (m + padA) : m * (k + padA);
+        const aBs = batch > 1 && R() < 0.3 ? 0 : aMat;
+        const bRs = transB ? 1 : n + padB;
+        const bCs = transB ? k + padB : 1;
+        const bMat = transB ? n * (k + padB) : k * (n + padB);
+        const bBs = batch > 1 && R() < 0.3 ? 0 : bMat;
+        const cRs = n + padC;
+        const cBs = m * cRs + randInt(0, 2);
+        const a = randn(aOff + batch * aMat + 1);
+        const b = randn(bOff + batch * bMat + 1);
+        const c0 = randn(cOff + batch * cBs + 1);
+        const alpha = pickOne([-0.5, 2, 0.75, -1.25]);
+        const beta = pickOne([0, 1, 0.5]);
+        if (beta === 0) c0.fill(NaN);
+        const tag = `gemm b=${batch} m=${m} n=${n} k=${k} tA=${transA} tB=${transB} α=${alpha} β=${beta} threads=${nt}`;
+        checkGemm(tag, { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs });
+      }
+    });
+  });
+
+  interface GemmCase {
+    batch: number; m: number; n: number; k: number; alpha: number;
+    a: Float32Array; aOff: number; aRs: number; aCs: number; aBs: number;
+    b: Float32Array; bOff: number; bRs: number; bCs: number; bBs: number;
+    beta: number; c0: Float32Array; cOff: number; cRs: number; cBs: number;
+  }
+  // Native vs the TypeScript oracle on copies of c0; error bound |alpha|·|A||B| + |beta|·|C|.
+  // Elements outside the C views (NaN when beta = 0) must come back untouched.
+  function checkGemm(tag: string, p: GemmCase): void {
+    const { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs } = p;
+    const want = Float32Array.from(c0);
+    const got = Float32Array.from(c0);
+    jsBackend.gemm(batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, want, cOff, cRs, cBs);
+    nb.gemm(batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, got, cOff, cRs, cBs);
+    const scale = Float32Array.from(c0, (v) => (Number.isNaN(v) ? 0 : Math.abs(v)));
+    const absA = Float32Array.from(a, Math.abs);
+    const absB = Float32Array.from(b, Math.abs);
+    jsBackend.gemm(batch, m, n, k, Math.abs(alpha), absA, aOff, aRs, aCs, aBs, absB, bOff, bRs, bCs, bBs,
+      Math.abs(beta), scale, cOff, cRs, cBs);
+    for (let i = 0; i < got.length; i++) {
+      const g = got[i]!;
+      const w = want[i]!;
+      if (Number.isNaN(w)) {
+        if (!Number.isNaN(g)) expect.fail(`${tag} [${i}] stays NaN outside C: got ${g}`);
+        continue;
+      }
+      if (!(Math.abs(g - w) <= 1e-4 * scale[i]! + 1e-6)) expect.fail(`${tag} [${i}]: got ${g}, want ${w}`);
+    }
+  }
 
   // --------------------------------------------------------------------------- conv and pool
   function convGeom(n: number, c: number, h: number, w: number, o: number, kh: number, kw: number, stride: number, pad: number): ConvGeom {

@@ -281,7 +281,33 @@ Reach reachOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& str
   return r;
 }
 
+bool injective(const int64_t* shape, const int64_t* strides, int nd) {
+  constexpr int kMax = 16;
+  if (nd > kMax) return false;
+  int64_t st[kMax], sz[kMax];  // (|stride|, size) for dims of size > 1, sorted by |stride| then size
+  int cnt = 0;
+  for (int d = 0; d < nd; ++d) {
+    if (shape[d] == 0) return true;
+    if (shape[d] <= 1) continue;
+    const int64_t s = strides[d] < 0 ? -strides[d] : strides[d];
+    int j = cnt++;
+    for (; j > 0 && (st[j - 1] > s || (st[j - 1] == s && sz[j - 1] > shape[d])); --j) {
+      st[j] = st[j - 1];
+      sz[j] = sz[j - 1];
+    }
+    st[j] = s;
+    sz[j] = shape[d];
+  }
+  __int128 extent = 1;  // number of distinct positions spanned by the smaller dims
+  for (int j = 0; j < cnt; ++j) {
+    if (static_cast<__int128>(st[j]) < extent) return false;
+    extent = static_cast<__int128>(st[j]) * (sz[j] - 1) + extent;
+  }
+  return true;
+}
+
 bool injective(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+  if (shape.size() <= 16) return injective(shape.data(), strides.data(), static_cast<int>(shape.size()));
   std::vector<std::pair<int64_t, int64_t>> dims;  // (|stride|, size) for dims of size > 1
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 0) return true;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -151,9 +152,100 @@ Buf<T> Args::typed(size_t i, const char* name, napi_typedarray_type want, const 
   return b;
 }
 
-// Runs a kernel; converts C++ exceptions into JS Errors that name the op.
+// Allocation-free argument reader for hot, many-argument ops (gemm), used from a raw napi_callback
+// (see `rawCallback`): one N-API call per argument (napi_get_value_double / napi_get_typedarray_info,
+// which also check the type) instead of node-addon-api's Value wrappers and CallbackInfo (which
+// heap-allocates the argument array beyond 6 arguments). Whenever a fast check fails, the same
+// read is repeated through a lazily built `Args`, which throws exactly the message it always did
+// (or, should it accept the value after all, returns it: the two readers cannot disagree).
+template <size_t N>
+class FastArgs {
+ public:
+  FastArgs(napi_env env, napi_callback_info cbinfo, const char* op) : env_(env), cbinfo_(cbinfo), op_(op) {
+    if (napi_get_cb_info(env, cbinfo, &argc_, argv_, nullptr, nullptr) != napi_ok) argc_ = static_cast<size_t>(-1);
+  }
+  FastArgs(const FastArgs&) = delete;
+  FastArgs& operator=(const FastArgs&) = delete;
+
+  napi_env env() const { return env_; }
+
+  // The full `Args` (built on first use: error paths only).
+  const Args& slow() {
+    if (!args_) {
+      info_.emplace(env_, cbinfo_);
+      args_.emplace(*info_, op_);
+    }
+    return *args_;
+  }
+  [[noreturn]] void fail(const std::string& msg) { slow().fail(msg); }
+
+  void count(const char* signature) {
+    if (argc_ != N) slow().count(N, signature);
+  }
+  int64_t integer(size_t i, const char* name, double lo, double hi) {
+    double d;
+    // [lo, hi] is within ±2^53, so the int64 round trip is exact and tests integrality (NaN fails).
+    if (napi_get_value_double(env_, argv_[i], &d) == napi_ok && d >= lo && d <= hi &&
+        static_cast<double>(static_cast<int64_t>(d)) == d) {
+      return static_cast<int64_t>(d);
+    }
+    return slow().integer(i, name, lo, hi);
+  }
+  float finiteF32(size_t i, const char* name) {
+    double d;
+    if (napi_get_value_double(env_, argv_[i], &d) == napi_ok && std::fabs(d) <= 3.4028234663852886e38) {
+      return static_cast<float>(d);
+    }
+    return slow().finiteF32(i, name);
+  }
+  Buf<float> f32(size_t i, const char* name) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) == napi_ok &&
+        type == napi_float32_array && (length == 0 || data != nullptr)) {
+      Buf<float> b;
+      b.name = name;
+      b.data = static_cast<float*>(data);
+      b.len = static_cast<int64_t>(length);
+      return b;
+    }
+    return slow().f32(i, name);
+  }
+
+ private:
+  napi_env env_;
+  napi_callback_info cbinfo_;
+  const char* op_;
+  size_t argc_ = N;
+  napi_value argv_[N];
+  std::optional<Napi::CallbackInfo> info_;
+  std::optional<Args> args_;
+};
+
+// Raw napi_callback around `f(env, cbinfo)` that turns C++ exceptions into pending JS exceptions
+// (what node-addon-api's wrapper does), for functions registered with `napi_create_function`.
 template <class F>
-auto guarded(const Args& a, F&& f) -> decltype(f()) {
+napi_value rawCallback(napi_env env, F&& f) noexcept {
+  try {
+    return f();
+  } catch (const Napi::Error& e) {
+    try {
+      e.ThrowAsJavaScriptException();
+    } catch (...) {  // napi_throw failed (an exception is already pending): leave that one
+    }
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  } catch (...) {
+    napi_throw_error(env, nullptr, "avgk native: unknown C++ exception");
+  }
+  return nullptr;
+}
+
+// Runs a kernel; converts C++ exceptions into JS Errors that name the op.
+// (`A`: Args or FastArgs.)
+template <class A, class F>
+auto guarded(A&& a, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const Napi::Error&) {
@@ -175,6 +267,8 @@ struct Reach {
 Reach reachOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
 // Does the strided view address each index of `shape` at a distinct element? (sufficient test)
 bool injective(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
+// Same, allocation-free, for nd <= 16 dimensions (larger nd: false).
+bool injective(const int64_t* shape, const int64_t* strides, int nd);
 
 // Per-family Init functions (called by native/addon.cc).
 void InitElementwise(Napi::Env env, Napi::Object exports);

@@ -4,10 +4,11 @@
 namespace avgk_binding {
 namespace {
 
-Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  Args a(info, "gemm");
-  a.count(20,
-          "batch, m, n, k, alpha, a, aOffset, aRowStride, aColStride, aBatchStride, b, bOffset, bRowStride, "
+// Called per layer per step with tiny shapes: the arguments are read through FastArgs (one N-API
+// call each, no allocation) and every message is built only on failure.
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  FastArgs<20> a(env, info, "gemm");
+  a.count("batch, m, n, k, alpha, a, aOffset, aRowStride, aColStride, aBatchStride, b, bOffset, bRowStride, "
           "bColStride, bBatchStride, beta, c, cOffset, cRowStride, cBatchStride");
   const int64_t batch = a.integer(0, "batch", 0, kMaxInt);
   const int64_t m = a.integer(1, "m", 0, kMaxInt);
@@ -29,28 +30,33 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const int64_t cOff = a.integer(17, "cOffset", 0, kMaxInt);
   const int64_t cRs = a.integer(18, "cRowStride", 0, kMaxInt);
   const int64_t cBs = a.integer(19, "cBatchStride", 0, kMaxInt);
-  if (batch == 0 || m == 0 || n == 0) return info.Env().Undefined();
+  if (batch == 0 || m == 0 || n == 0) return nullptr;  // undefined
 
   // Highest index reached in each operand (exact in __int128, then compared with the length).
   auto top = [](int64_t off, int64_t nb, int64_t bs, int64_t r, int64_t rs, int64_t c, int64_t cs) {
     return static_cast<__int128>(off) + static_cast<__int128>(nb - 1) * bs + static_cast<__int128>(r - 1) * rs +
            static_cast<__int128>(c - 1) * cs;
   };
-  auto need = [&](const Buf<float>& buf, __int128 hi, const std::string& what) {
+  // Checks run first; the messages are only built on failure (the success path allocates nothing).
+  auto need = [&](const Buf<float>& buf, __int128 hi, auto&& what) {
     if (hi >= buf.len) {
       const std::string needs = hi > static_cast<__int128>(kMaxInt) ? std::string("more than 2^53")
                                                                      : std::to_string(static_cast<int64_t>(hi + 1));
-      a.fail(std::string(buf.name) + " has " + std::to_string(buf.len) + " elements but " + what + " needs " + needs);
+      a.fail(std::string(buf.name) + " has " + std::to_string(buf.len) + " elements but " + what() + " needs " + needs);
     }
   };
-  const std::string bt = "batch=" + std::to_string(batch) + ", ";
+  auto bt = [&] { return "batch=" + std::to_string(batch) + ", "; };
   const __int128 cTop = top(cOff, batch, cBs, m, cRs, n, 1);
-  need(C, cTop,
-       bt + "m=" + std::to_string(m) + ", n=" + std::to_string(n) + " (offset " + std::to_string(cOff) +
-           ", rows stride " + std::to_string(cRs) + ", batch stride " + std::to_string(cBs) + ")");
-  if (!injective({batch, m, n}, {cBs, cRs, 1})) {
-    a.fail("c's strides (row " + std::to_string(cRs) + ", batch " + std::to_string(cBs) + ") make the " + bt +
-           "m=" + std::to_string(m) + ", n=" + std::to_string(n) + " outputs overlap");
+  need(C, cTop, [&] {
+    return bt() + "m=" + std::to_string(m) + ", n=" + std::to_string(n) + " (offset " + std::to_string(cOff) +
+           ", rows stride " + std::to_string(cRs) + ", batch stride " + std::to_string(cBs) + ")";
+  });
+  {
+    const int64_t shape[3] = {batch, m, n}, strides[3] = {cBs, cRs, 1};
+    if (!injective(shape, strides, 3)) {
+      a.fail("c's strides (row " + std::to_string(cRs) + ", batch " + std::to_string(cBs) + ") make the " + bt() +
+             "m=" + std::to_string(m) + ", n=" + std::to_string(n) + " outputs overlap");
+    }
   }
   Span sc;
   sc.name = "c";
@@ -58,15 +64,17 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   sc.hi = C.bytesBegin() + (static_cast<int64_t>(cTop) + 1) * 4;
   if (k > 0) {
     const __int128 aTop = top(aOff, batch, aBs, m, aRs, k, aCs);
-    need(A, aTop,
-         bt + "m=" + std::to_string(m) + ", k=" + std::to_string(k) + " (offset " + std::to_string(aOff) +
+    need(A, aTop, [&] {
+      return bt() + "m=" + std::to_string(m) + ", k=" + std::to_string(k) + " (offset " + std::to_string(aOff) +
              ", strides row " + std::to_string(aRs) + " col " + std::to_string(aCs) + " batch " +
-             std::to_string(aBs) + ")");
+             std::to_string(aBs) + ")";
+    });
     const __int128 bTop = top(bOff, batch, bBs, k, bRs, n, bCs);
-    need(B, bTop,
-         bt + "k=" + std::to_string(k) + ", n=" + std::to_string(n) + " (offset " + std::to_string(bOff) +
+    need(B, bTop, [&] {
+      return bt() + "k=" + std::to_string(k) + ", n=" + std::to_string(n) + " (offset " + std::to_string(bOff) +
              ", strides row " + std::to_string(bRs) + " col " + std::to_string(bCs) + " batch " +
-             std::to_string(bBs) + ")");
+             std::to_string(bBs) + ")";
+    });
     Span sa, sb;
     sa.name = "a";
     sa.lo = A.bytesBegin() + aOff * 4;
@@ -74,19 +82,26 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     sb.name = "b";
     sb.lo = B.bytesBegin() + bOff * 4;
     sb.hi = B.bytesBegin() + (static_cast<int64_t>(bTop) + 1) * 4;
-    a.disjoint({sc}, {sa, sb});
+    if (overlaps(sc, sa)) a.fail("c must not share memory with a");
+    if (overlaps(sc, sb)) a.fail("c must not share memory with b");
   }
   guarded(a, [&] {
     avgk::sgemm(batch, m, n, k, alpha, A.data + aOff, aRs, aCs, aBs, B.data + bOff, bRs, bCs, bBs, beta,
                 C.data + cOff, cRs, cBs);
   });
-  return info.Env().Undefined();
+  return nullptr;  // undefined
+}
+
+napi_value GemmCallback(napi_env env, napi_callback_info info) {
+  return rawCallback(env, [&] { return Gemm(env, info); });
 }
 
 }  // namespace
 
 void InitGemm(Napi::Env env, Napi::Object exports) {
-  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  napi_value fn;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, GemmCallback, nullptr, &fn));
+  exports.Set("gemm", Napi::Value(env, fn));
 }
 
 }  // namespace avgk_binding

@@ -1,6 +1,8 @@
 // Standalone correctness test for avgk::sgemm.
 //   g++ -O3 -fopenmp -std=c++17 -I native/kernels native/tests/gemm_test.cc native/kernels/gemm/*.cc -o /tmp/gemm_test
-//   /tmp/gemm_test            (runs itself once per kernel: avx512, avx2, portable)
+//   /tmp/gemm_test            (runs itself once per kernel: avx512, avx2, portable; for avx512 also
+//                              once per small-problem plan, AVGK_GEMM_SMALL_PATH=n|t|g2|g4|g8, and
+//                              once without the small-problem path, AVGK_GEMM_SMALL=0)
 //   AVGK_GEMM_KERNEL=avx2 /tmp/gemm_test   (one kernel)
 #include <cmath>
 #include <cstdio>
@@ -17,18 +19,19 @@ static float urand() { return std::uniform_real_distribution<float>(-1.f, 1.f)(r
 
 static int g_fail = 0, g_cases = 0;
 
-// One case. ta/tb: transposed storage of A / B. Extra padding in leading dims. packed: A goes
-// through pack_a + sgemm_packed_a (one A shared by the whole batch).
+// One case. ta/tb: transposed storage of A / B. Extra padding in leading dims.
+// shared: every matrix of the batch uses the same A and B (batch strides 0). packed: A goes through
+// pack_a + sgemm_packed_a (one A shared by the whole batch).
 static void run_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta,
-                     int threads, bool nan_c, bool packed = false) {
+                     int threads, bool nan_c, bool shared = false, bool packed = false) {
   avgk::set_num_threads(threads);
   const int64_t pad = (m + n + k) % 3;  // leading-dimension padding
   const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + (pad ? 1 : 0);
   const int64_t rsA = ta ? 1 : lda, csA = ta ? lda : 1;
   const int64_t rsB = tb ? 1 : ldb, csB = tb ? ldb : 1;
   const int64_t sizeA = (ta ? k : m) * lda + 1, sizeB = (tb ? n : k) * ldb + 1, sizeC = m * ldc + 1;
-  const int64_t bsA = packed ? 0 : sizeA + 3, bsB = sizeB + 5, bsC = sizeC + 7;
-  std::vector<float> A(packed ? sizeA : bsA * batch), B(bsB * batch), C(bsC * batch), C0;
+  const int64_t bsA = (shared || packed) ? 0 : sizeA + 3, bsB = shared ? 0 : sizeB + 5, bsC = sizeC + 7;
+  std::vector<float> A((shared || packed) ? sizeA : bsA * batch), B(shared ? sizeB : bsB * batch), C(bsC * batch), C0;
   for (auto& x : A) x = urand();
   for (auto& x : B) x = urand();
   for (auto& x : C) x = nan_c ? NAN : urand();
@@ -90,10 +93,18 @@ int main(int argc, char** argv) {
       std::string cmd = std::string("AVGK_GEMM_KERNEL=") + kname + " " + argv[0];
       rc |= std::system(cmd.c_str());
     }
+    for (const char* path : {"n", "t", "g2", "g4", "g8"}) {
+      std::string cmd = std::string("AVGK_GEMM_KERNEL=avx512 AVGK_GEMM_SMALL_PATH=") + path + " " + argv[0];
+      rc |= std::system(cmd.c_str());
+    }
+    rc |= std::system((std::string("AVGK_GEMM_KERNEL=avx512 AVGK_GEMM_SMALL=0 ") + argv[0]).c_str());
     std::printf(rc ? "SOME FAILED\n" : "ALL PASSED\n");
     return rc ? 1 : 0;
   }
-  std::printf("kernel: %s (threads default %d)\n", avgk::gemm_kernel_name(), avgk::get_num_threads());
+  const char* path = std::getenv("AVGK_GEMM_SMALL_PATH");
+  const char* small = std::getenv("AVGK_GEMM_SMALL");
+  std::printf("kernel: %s%s%s%s (threads default %d)\n", avgk::gemm_kernel_name(), path ? ", small path " : "",
+              path ? path : "", small && std::string(small) == "0" ? ", small path off" : "", avgk::get_num_threads());
   const int64_t dims[] = {1, 2, 3, 5, 7, 13, 16, 17, 31, 48, 65, 97};
   // Small random shapes, all transpose combos, several alpha/beta.
   for (int64_t m : dims)
@@ -120,23 +131,41 @@ int main(int argc, char** argv) {
   run_case(1, 17, 19, 0, false, false, 1.f, 0.f, 2, true);
   run_case(1, 17, 19, 0, false, false, 1.f, 2.f, 2, false);
   run_case(1, 37, 41, 23, false, false, 0.f, 0.5f, 2, false);
+  // Small-problem sizes (gemm_small.cc): every layout, primes and non-multiples of the tiles,
+  // alpha != 1, beta 0 (NaN in C) / 1 / 0.5, batch 1 and 3 (own or shared operands), 1 and 2 threads.
+  {
+    const int64_t sd[] = {1, 2, 3, 7, 10, 13, 16, 17, 31, 33, 64, 65, 128};
+    const float sb[] = {0.f, 1.f, 0.5f};
+    int i = 0;
+    for (int64_t m : sd)
+      for (int64_t n : sd)
+        for (int j = 0; j < 3; ++j, ++i) {
+          const int64_t k = sd[(i * 5 + j) % 13];
+          const int combo = i % 4;
+          const float b = sb[(i / 4) % 3];
+          const int64_t batch = i % 7 == 0 ? 3 : 1;
+          run_case(batch, m, n, k, combo & 1, combo & 2, -1.25f, b, 1 + (i / 12) % 2, b == 0.f, i % 14 == 7);
+        }
+  }
   // Batched.
   for (int thr : {1, 2})
     for (int64_t batch : {2L, 3L, 5L, 8L}) {
       run_case(batch, 33, 17, 29, false, true, 1.f, 0.f, thr, true);
       run_case(batch, 7, 130, 65, true, false, -1.f, 1.f, thr, false);
       run_case(batch, 129, 250, 300, true, true, 0.5f, 0.25f, thr, false);
+      run_case(batch, 128, 10, 64, false, true, 1.f, 0.f, thr, true, true);
+      run_case(batch, 10, 64, 128, true, false, 2.f, 1.f, thr, false, true);
     }
   // Pre-packed A (conv weights): every shape above, batches sharing one packed A, 1 and 2 threads.
   for (const S& s : shapes)
     for (int combo = 0; combo < 4; ++combo) {
       const float a = alphas[pick(rng)], b = betas[pick(rng)];
-      run_case(1 + combo % 3, s.m, s.n, s.k, combo & 1, combo & 2, a, b, 1 + combo % 2, b == 0.f, true);
+      run_case(1 + combo % 3, s.m, s.n, s.k, combo & 1, combo & 2, a, b, 1 + combo % 2, b == 0.f, false, true);
     }
   for (int thr : {1, 2})
     for (int64_t batch : {1L, 4L, 7L}) {
-      run_case(batch, 4608, 64, 40, true, false, 1.f, 0.f, thr, true, true);  // m > NC: several S blocks
-      run_case(batch, 70, 300, 600, false, false, -0.5f, 1.f, thr, false, true);  // K blocks
+      run_case(batch, 4608, 64, 40, true, false, 1.f, 0.f, thr, true, false, true);  // m > NC: several S blocks
+      run_case(batch, 70, 300, 600, false, false, -0.5f, 1.f, thr, false, false, true);  // K blocks
     }
   std::printf("%s: %d cases, %d failures\n", avgk::gemm_kernel_name(), g_cases, g_fail);
   return g_fail ? 1 : 0;

@@ -36,8 +36,19 @@ constexpr int PORTABLE_KC = 256;
 constexpr int PORTABLE_MC = 512;
 constexpr int PORTABLE_NC = 4096;
 
+// Small-problem path (gemm_small.cc): matrices of at most SMALL_MAX_MACS multiply-adds (m*n*k) skip
+// the blocked driver and never split one matrix between threads (the choice depends on the shape
+// only, never on the thread count, so results do not either); V is packed only if it fits in
+// SMALL_MAX_PACK floats. On one Zen 5 thread the small path beats the blocked driver up to 128^3
+// and beyond (64^3: 2.4 vs 3.4 us, 128^3: 21 vs 23 us); the blocked driver on 2 threads catches up
+// at about 112^3.
+constexpr double SMALL_MAX_MACS = 112.0 * 112 * 112;
+constexpr double SMALL_MAX_PACK = 64.0 * 1024;
+
 // Threading heuristics.
-constexpr double MIN_FLOPS_PER_THREAD = 2.0 * 48 * 48 * 48;   // below: fewer threads
+// Below MIN_FLOPS_PER_THREAD flops per thread: fewer threads. Waking the OpenMP team costs several
+// us (64^3 NN through JS: 3.8 us on 1 thread, 6.5-33 us on 2); 2 threads break even near 100^3.
+constexpr double MIN_FLOPS_PER_THREAD = 2.0 * 96 * 96 * 96;
 constexpr double BATCH_PARALLEL_MAX_FLOPS = 2.0 * 192 * 192 * 192;  // per-matrix; below: split the batch
 
 }  // namespace gemm_blocking

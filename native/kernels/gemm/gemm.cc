@@ -73,8 +73,16 @@ KernelInfo select_kernel() {
   return k;
 }
 
+KernelInfo select_kernel_and_small() {
+  KernelInfo k = select_kernel();
+  // AVGK_GEMM_SMALL=0 disables the small-problem path (tests / benchmarks of the blocked driver).
+  const char* env = std::getenv("AVGK_GEMM_SMALL");
+  if (env && std::string(env) == "0") k.small = nullptr;
+  return k;
+}
+
 const KernelInfo& kernel() {
-  static const KernelInfo k = select_kernel();
+  static const KernelInfo k = select_kernel_and_small();
   return k;
 }
 // Select once at static-initialisation time (not on the first hot call).
@@ -197,6 +205,32 @@ struct Problem {
   int64_t rsC, csC, bsC;
 };
 
+// The problem in S/V form. Orientation: put the dimension that wastes less padding into the vectors.
+Problem make_problem(const KernelInfo& K, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+                     int64_t rsA, int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB,
+                     int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC) {
+  const double costN = (double)ceil_div(m, K.MR) * K.MR * (double)ceil_div(n, K.NR) * K.NR;
+  const double costT = (double)ceil_div(n, K.MR) * K.MR * (double)ceil_div(m, K.NR) * K.NR;
+  Problem P;
+  P.k = k;
+  P.alpha = alpha;
+  P.beta = beta;
+  P.C = C;
+  P.bsC = bsC;
+  if (costT * 1.15 < costN) {
+    P.ms = n; P.nv = m;
+    P.S = B; P.rsS = csB; P.csS = rsB; P.bsS = bsB;
+    P.V = A; P.rsV = csA; P.csV = rsA; P.bsV = bsA;
+    P.rsC = 1; P.csC = rsC;
+  } else {
+    P.ms = m; P.nv = n;
+    P.S = A; P.rsS = rsA; P.csS = csA; P.bsS = bsA;
+    P.V = B; P.rsV = rsB; P.csV = csB; P.bsV = bsB;
+    P.rsC = rsC; P.csC = 1;
+  }
+  return P;
+}
+
 // 2-D partition of C among nt threads: ts blocks along S times tv along V, tile-aligned, chosen to
 // minimise the largest block's cost per unit of k: padded tile work (MACs) plus packing (an element
 // packed costs about as much as 16 MACs; a pre-packed S costs nothing).
@@ -292,32 +326,30 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
   }
   const KernelInfo& K = kernel();
 
-
-  // Orientation: put the dimension that wastes less padding into the vectors.
-  const double costN = (double)ceil_div(m, K.MR) * K.MR * (double)ceil_div(n, K.NR) * K.NR;
-  const double costT = (double)ceil_div(n, K.MR) * K.MR * (double)ceil_div(m, K.NR) * K.NR;
-  Problem P;
-  P.k = k;
-  P.alpha = alpha;
-  P.beta = beta;
-  P.C = C;
-  P.bsC = bsC;
-  if (costT * 1.15 < costN) {
-    P.ms = n; P.nv = m;
-    P.S = B; P.rsS = csB; P.csS = rsB; P.bsS = bsB;
-    P.V = A; P.rsV = csA; P.csV = rsA; P.bsV = bsA;
-    P.rsC = 1; P.csC = rsC;
-  } else {
-    P.ms = m; P.nv = n;
-    P.S = A; P.rsS = rsA; P.csS = csA; P.bsS = bsA;
-    P.V = B; P.rsV = rsB; P.csV = csB; P.bsV = bsB;
-    P.rsC = rsC; P.csC = 1;
-  }
-
   int nt = omp_in_parallel() ? 1 : get_num_threads();
   const double flops1 = 2.0 * m * n * k;
   const double flops = flops1 * batch;
   nt = (int)std::max<double>(1, std::min<double>(nt, std::floor(flops / gemm_blocking::MIN_FLOPS_PER_THREAD)));
+
+  // Small matrices: the small-problem path (one matrix never split between threads; batches split
+  // by matrix). It declines only up front, before writing C; a declined matrix takes the blocked
+  // driver, so every matrix is computed exactly once.
+  if (K.small && (double)m * n * k <= gemm_blocking::SMALL_MAX_MACS) {
+    if (nt <= 1 || batch < 2) {
+      if (K.small(batch, m, n, k, alpha, A, rsA, csA, bsA, B, rsB, csB, bsB, beta, C, rsC, bsC)) return;
+    } else {
+      const Problem P = make_problem(K, m, n, k, alpha, A, rsA, csA, bsA, B, rsB, csB, bsB, beta, C, rsC, bsC);
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int64_t t = 0; t < batch; ++t)
+        if (!K.small(1, m, n, k, alpha, A + t * bsA, rsA, csA, 0, B + t * bsB, rsB, csB, 0, beta, C + t * bsC,
+                     rsC, 0))
+          run_part(K, P, t, Grid{1, 1}, 0);
+      return;
+    }
+  }
+
+  const Problem P = make_problem(K, m, n, k, alpha, A, rsA, csA, bsA, B, rsB, csB, bsB, beta, C, rsC, bsC);
+
   if (nt <= 1) {
     for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, Grid{1, 1}, 0);
     return;

@@ -16,16 +16,28 @@ using ukr_fn = void (*)(int64_t kc, const float* Sp, const float* Vp, float* C, 
 using pack_fn = void (*)(int W, int64_t nx, int64_t kc, const float* src, int64_t sx, int64_t sp,
                          float* dst);
 
+// Small-problem path: computes the whole (batched) problem single-threaded, without the blocked
+// driver; same contract as avgk::sgemm (k > 0, alpha != 0 here). Returns false if it declined.
+using small_fn = bool (*)(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+                          int64_t rsA, int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB,
+                          int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC);
+
 struct KernelInfo {
   const char* name;
   int MR, NR, KC, MC, NC;
   int VG;  // granularity (columns) at which V may be split between threads without losing efficiency
   ukr_fn ukr;
   pack_fn pack;
+  small_fn small = nullptr;  // small-problem path of this ISA, if any (gemm_small.cc)
 };
 
 // Generic (any ISA) packer, in gemm.cc.
 void pack_generic(int W, int64_t nx, int64_t kc, const float* src, int64_t sx, int64_t sp, float* dst);
+
+// AVX-512 small-problem path (gemm_small.cc); only called once get_kernel_avx512() succeeded.
+bool small_gemm_avx512(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+                       int64_t rsA, int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB,
+                       int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC);
 
 // Kernel tables; each returns false if the CPU / build can't run it.
 bool get_kernel_avx512(KernelInfo* out);

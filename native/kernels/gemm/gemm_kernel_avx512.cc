@@ -572,6 +572,7 @@ bool get_kernel_avx512(KernelInfo* out) {
   *out = KernelInfo{"avx512", B::AVX512_MR, B::AVX512_NR, B::AVX512_KC, B::AVX512_MC, B::AVX512_NC, 16,
                     &ukr_avx512<B::AVX512_MR, B::AVX512_NR / 16>, &pack_avx512};
   if (B::AVX512_MR == 6 && B::AVX512_NR == 64) out->ukr = &ukr_avx512_6x64;
+  out->small = &small_gemm_avx512;
 #ifdef AVGK_GEMM_TUNING
   // Tuning only (gemm_bench): AVGK_GEMM_TUNE="MR,NR,KC,MC,NC".
   if (const char* t = std::getenv("AVGK_GEMM_TUNE")) {
