@@ -12,6 +12,7 @@
  *   npm run bench -- --allow-js          run even when only the TypeScript backend is available
  *   npm run bench -- --rounds 3          repeat each family (avgk and peers alternately) and keep each
  *                                        row's fastest median: robust to other processes' bursts
+ *                                        (default 2, or 1 with --quick)
  *
  * Families: sgemm/*, conv2d-*, softmaxCrossEntropy, sigmoidBce, selectKth/*, copy/* (baselines),
  * train/* (full training steps), memory/* (RSS flatness over many steps).
@@ -44,7 +45,7 @@ export interface Options {
   profile: boolean;
   profileModel: 'cnn' | 'resnet18';
   quiet: boolean;
-  /** Repeat each family (avgk and peers) this many times and keep each row's fastest median. */
+  /** Repeat each family (avgk and peers) this many times and keep each row's fastest median (0: default). */
   rounds: number;
   /** Benchmark the TypeScript backend when the native addon does not load (else exit 1). */
   allowJs: boolean;
@@ -54,7 +55,7 @@ const USAGE = `usage: node dist/bench/run.js [--quick] [--filter REGEX] [--threa
        [--resnet-batch N[,N]] [--memory-steps N] [--memory-sample-at N] [--time-scale X] [--peers-dir DIR] [--profile] [--profile-model cnn|resnet18] [--quiet] [--allow-js] [--rounds N]`;
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { json: null, filter: null, threads: [1, 2], quick: false, peers: true, timeScale: 1, profile: false, profileModel: 'cnn', quiet: false, allowJs: false, rounds: 1 };
+  const o: Options = { json: null, filter: null, threads: [1, 2], quick: false, peers: true, timeScale: 1, profile: false, profileModel: 'cnn', quiet: false, allowJs: false, rounds: 0 };
   const need = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
@@ -101,6 +102,7 @@ export function parseArgs(argv: string[]): Options {
         throw new Error(`unknown option "${a}"\n${USAGE}`);
     }
   }
+  if (o.rounds === 0) o.rounds = o.quick ? 1 : 2;
   return o;
 }
 

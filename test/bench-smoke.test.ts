@@ -40,5 +40,12 @@ describe('bench harness', () => {
     expect(o.json).toBe('x.json');
     expect(await main(['--no-such-option'])).toBe(2);
     expect(parseArgs(['--allow-js']).allowJs).toBe(true);
+    // rounds: 2 by default (best of two alternating avgk / peer rounds), 1 with --quick, or as given
+    expect(o.rounds).toBe(1);
+    expect(parseArgs([]).rounds).toBe(2);
+    expect(parseArgs(['--rounds', '3', '--quick']).rounds).toBe(3);
+    expect(parseArgs(['--resnet-batch', '16,64']).resnetBatch).toEqual([16, 64]);
+    expect(parseArgs(['--profile', '--profile-model', 'resnet18']).profileModel).toBe('resnet18');
+    expect(() => parseArgs(['--profile-model', 'vgg'])).toThrow(/--profile-model/);
   });
 });
