@@ -27,6 +27,7 @@
 
 #include "blocking.h"
 #include "gemm_internal.h"
+#include "avx512_transpose.h"
 
 // GCC 12 false positive inside _mm512_undefined_ps() (used by shuffle intrinsics).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -49,30 +50,6 @@ SMALL_TARGET inline __mmask16 lanes(int64_t n) {
   return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-SMALL_TARGET inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
-    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
-    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int h = 0; h < 2; ++h) {
-    const int b = 8 * h;
-    for (int i = 0; i < 4; ++i) {
-      t[b + i] = _mm512_shuffle_f32x4(r[b + i], r[b + 4 + i], 0x88);
-      t[b + 4 + i] = _mm512_shuffle_f32x4(r[b + i], r[b + 4 + i], 0xDD);
-    }
-  }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
-  }
-}
 
 // One tile: C(r, v) for r < MR (all rows valid), v < nr (<= 16*NV), over the full k.
 //   S(r, p) = S[r*rsS + p*csS] (SU: rsS == 1, rows at immediate offsets);
