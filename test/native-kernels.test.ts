@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPackageRoot } from '../src/io/package.js';
 
-const root = findPackageRoot();
+const root = findPackageRoot() ?? process.cwd();
 const kernels = join(root, 'native', 'kernels');
 const gemmSources = readdirSync(join(kernels, 'gemm')).filter((f) => f.endsWith('.cc')).map((f) => join(kernels, 'gemm', f));
 

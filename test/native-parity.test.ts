@@ -308,6 +308,38 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
   });
 
   // ------------------------------------------------------------------------------------ gemm
+  /**
+   * One random strided GEMM (A and B stored as given by transA / transB, padded rows, offsets,
+   * sometimes a batch stride of 0), native against the reference. beta 0 fills C with NaN.
+   */
+  function randomGemm(batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, alphas: number[], cBsExtra: number, nt: number): void {
+    const padA = randInt(0, 3);
+    const padB = randInt(0, 3);
+    const padC = randInt(0, 3);
+    const aOff = randInt(0, 4);
+    const bOff = randInt(0, 4);
+    const cOff = randInt(0, 4);
+    // A_t is m×k: stored row-major [m, k+pad] or transposed [k, m+pad]
+    const aRs = transA ? 1 : k + padA;
+    const aCs = transA ? m + padA : 1;
+    const aMat = transA ? k * (m + padA) : m * (k + padA);
+    const aBs = batch > 1 && R() < 0.3 ? 0 : aMat;
+    const bRs = transB ? 1 : n + padB;
+    const bCs = transB ? k + padB : 1;
+    const bMat = transB ? n * (k + padB) : k * (n + padB);
+    const bBs = batch > 1 && R() < 0.3 ? 0 : bMat;
+    const cRs = n + padC;
+    const cBs = m * cRs + cBsExtra;
+    const a = randn(aOff + batch * aMat + 2);
+    const b = randn(bOff + batch * bMat + 2);
+    const c0 = randn(cOff + batch * cBs + 2);
+    const alpha = pickOne(alphas);
+    const beta = pickOne([0, 1, 0.5]);
+    if (beta === 0) c0.fill(NaN);
+    const tag = `gemm b=${batch} m=${m} n=${n} k=${k} tA=${transA} tB=${transB} α=${alpha} β=${beta} threads=${nt}`;
+    checkGemm(tag, { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs });
+  }
+
   it('gemm (every transpose/stride combo, batch, alpha/beta, beta=0 with NaN in C)', () => {
     withThreads((nt) => {
       const dims = [1, 2, 3, 7, 16, 17, 31, 33, 64, 100];
@@ -316,33 +348,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         const n = pickOne(dims);
         const k = t % 20 === 0 ? 300 : pickOne([0, ...dims]);
         const batch = pickOne([1, 1, 2, 3]);
-        const transA = (t & 1) === 1;
-        const transB = (t & 2) === 2;
-        const padA = randInt(0, 3);
-        const padB = randInt(0, 3);
-        const padC = randInt(0, 3);
-        const aOff = randInt(0, 4);
-        const bOff = randInt(0, 4);
-        const cOff = randInt(0, 4);
-        // A_t is m×k: stored row-major [m, k+pad] or transposed [k, m+pad]
-        const aRs = transA ? 1 : k + padA;
-        const aCs = transA ? m + padA : 1;
-        const aMat = transA ? k * (m + padA) : m * (k + padA);
-        const aBs = batch > 1 && R() < 0.3 ? 0 : aMat;
-        const bRs = transB ? 1 : n + padB;
-        const bCs = transB ? k + padB : 1;
-        const bMat = transB ? n * (k + padB) : k * (n + padB);
-        const bBs = batch > 1 && R() < 0.3 ? 0 : bMat;
-        const cRs = n + padC;
-        const cBs = m * cRs;
-        const a = randn(aOff + batch * aMat + 2);
-        const b = randn(bOff + batch * bMat + 2);
-        const c0 = randn(cOff + batch * cBs + 2);
-        const alpha = pickOne([1, -0.5, 2]);
-        const beta = pickOne([0, 1, 0.5]);
-        if (beta === 0) c0.fill(NaN);
-        const tag = `gemm b=${batch} m=${m} n=${n} k=${k} tA=${transA} tB=${transB} α=${alpha} β=${beta} threads=${nt}`;
-        checkGemm(tag, { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs });
+        randomGemm(batch, m, n, k, (t & 1) === 1, (t & 2) === 2, [1, -0.5, 2], 0, nt);
       }
     });
   });
@@ -363,33 +369,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         }
       }
       for (const [m, n, k, layout] of cases) {
-        const transA = (layout & 1) === 1;
-        const transB = (layout & 2) === 2;
-        const batch = R() < 0.2 ? 3 : 1;
-        const padA = randInt(0, 3);
-        const padB = randInt(0, 3);
-        const padC = randInt(0, 3);
-        const aOff = randInt(0, 4);
-        const bOff = randInt(0, 4);
-        const cOff = randInt(0, 4);
-        const aRs = transA ? 1 : k + padA;
-        const aCs = transA ? m + padA : 1;
-        const aMat = transA ? k * (m + padA) : m * (k + padA);
-        const aBs = batch > 1 && R() < 0.3 ? 0 : aMat;
-        const bRs = transB ? 1 : n + padB;
-        const bCs = transB ? k + padB : 1;
-        const bMat = transB ? n * (k + padB) : k * (n + padB);
-        const bBs = batch > 1 && R() < 0.3 ? 0 : bMat;
-        const cRs = n + padC;
-        const cBs = m * cRs + randInt(0, 2);
-        const a = randn(aOff + batch * aMat + 1);
-        const b = randn(bOff + batch * bMat + 1);
-        const c0 = randn(cOff + batch * cBs + 1);
-        const alpha = pickOne([-0.5, 2, 0.75, -1.25]);
-        const beta = pickOne([0, 1, 0.5]);
-        if (beta === 0) c0.fill(NaN);
-        const tag = `gemm b=${batch} m=${m} n=${n} k=${k} tA=${transA} tB=${transB} α=${alpha} β=${beta} threads=${nt}`;
-        checkGemm(tag, { batch, m, n, k, alpha, a, aOff, aRs, aCs, aBs, b, bOff, bRs, bCs, bBs, beta, c0, cOff, cRs, cBs });
+        randomGemm(R() < 0.2 ? 3 : 1, m, n, k, (layout & 1) === 1, (layout & 2) === 2, [-0.5, 2, 0.75, -1.25], randInt(0, 2), nt);
       }
     });
   });
