@@ -7,20 +7,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { jsBackend as B } from '../src/backend/js/index.js';
 import { Binary, Unary, type BinaryOp, type ConvGeom, type PoolGeom, type UnaryOp } from '../src/backend/types.js';
+import { mulberry32 as rng } from '../src/data/rng.js';
 
 // ------------------------------------------------------------------------------------ helpers
 
-/** Deterministic PRNG (mulberry32) so that fast-check only has to generate a seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randF32(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);

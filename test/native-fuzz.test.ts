@@ -6,17 +6,12 @@
  * ("avgk native <op>: ...").
  */
 import { describe, expect, it } from 'vitest';
-import { loadAddon, type NativeAddon } from '../src/backend/native/addon.js';
+import type { NativeAddon } from '../src/backend/native/addon.js';
 import type { UnaryOp } from '../src/backend/types.js';
+import { mulberry32 as rng } from '../src/data/rng.js';
+import { nativeUnderTest } from './helpers/native.js';
 
-const { addon, error } = loadAddon();
-const forcedJs = process.env.AVGK_BACKEND === 'js';
-// The addon must load in CI (where .ci/run builds it) unless AVGK_BACKEND=js; elsewhere a missing
-// addon skips these tests with the reason printed (the rest of the suite runs on the TS backend).
-const skipNative = forcedJs || (!addon && !process.env.CI);
-if (!addon && skipNative) {
-  console.log(`native-fuzz: skipped because the addon did not load${forcedJs ? ' and AVGK_BACKEND=js' : ' (outside CI)'}: ${error?.message}`);
-}
+const { addon, error, skipNative } = nativeUnderTest('native-fuzz');
 
 describe('native addon (fuzz)', () => {
   it.skipIf(skipNative)('loads (required in CI unless AVGK_BACKEND=js)', () => {
@@ -24,16 +19,6 @@ describe('native addon (fuzz)', () => {
   });
 });
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.AVGK_FUZZ_SEED ?? 987654321);
 const R = rng(SEED);
 const randInt = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1));

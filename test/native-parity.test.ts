@@ -6,20 +6,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { jsBackend } from '../src/backend/js/index.js';
-import { loadAddon } from '../src/backend/native/addon.js';
 import { createNativeBackend } from '../src/backend/native/index.js';
 import {
   Binary, Unary, type Backend, type BinaryOp, type ConvGeom, type PoolGeom, type UnaryOp,
 } from '../src/backend/types.js';
+import { mulberry32 as rng } from '../src/data/rng.js';
+import { nativeUnderTest } from './helpers/native.js';
 
-const { addon, error } = loadAddon();
-const forcedJs = process.env.AVGK_BACKEND === 'js';
-// The addon must load in CI (where .ci/run builds it) unless AVGK_BACKEND=js; elsewhere a missing
-// addon skips these tests with the reason printed (the rest of the suite runs on the TS backend).
-const skipNative = forcedJs || (!addon && !process.env.CI);
-if (!addon && skipNative) {
-  console.log(`native-parity: skipped because the addon did not load${forcedJs ? ' and AVGK_BACKEND=js' : ' (outside CI)'}: ${error?.message}`);
-}
+const { addon, error, skipNative } = nativeUnderTest('native-parity');
 
 describe('native addon', () => {
   it.skipIf(skipNative)('loads (required in CI unless AVGK_BACKEND=js)', () => {
@@ -30,16 +24,6 @@ describe('native addon', () => {
 
 // ------------------------------------------------------------------------------------- helpers
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const R = rng(12345);
 const randInt = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1));
 const pickOne = <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)]!;

@@ -25,13 +25,7 @@ AVGK_INLINE double softmax_ce_rows_body(const float* x, const int32_t* labels, i
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     const int32_t y = labels[r];
-    float mx = -std::numeric_limits<float>::infinity();
-    bool nan = false;
-    for (int64_t j = 0; j < cols; ++j) {
-      mx = xr[j] > mx ? xr[j] : mx;
-      nan |= xr[j] != xr[j];
-    }
-    if (nan) mx = std::numeric_limits<float>::quiet_NaN();
+    const float mx = vm::max_or_nan(xr, cols);
     const float xl = xr[y];
     // Σ_j (mx - x_j) for the smoothing term, before grad (which may alias x) is written
     const double dev = smoothing != 0.0f ? vm::lane_sum(cols, [&](int64_t j) AVGK_LAMBDA { return mx - xr[j]; }) : 0.0;

@@ -15,12 +15,8 @@
 #endif
 
 #include "kernels.h"
+#include "vmath.h"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define AVGK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define AVGK_CLONES
-#endif
 
 namespace avgk {
 namespace pool_tuning {

@@ -218,6 +218,20 @@ struct Bracket {
   bool overflow = false;
 };
 
+// One entry of a bracket pass (on = its mask bit): counts it, and appends its key to out when it is
+// selected, not NaN and within [klo, khi]. Branch-free: out[pos] is always written.
+AVGK_INLINE void bracket_step(uint32_t v, uint32_t on, uint32_t klo, uint32_t khi, uint32_t* __restrict out,
+                              int64_t& pos, int64_t& gt, int64_t& sel, int64_t& nan) {
+  const uint32_t k = key_of(v);
+  const uint32_t isnan = (v & 0x7FFFFFFFu) > 0x7F800000u;
+  const uint32_t ok = on & (isnan ^ 1u);
+  gt += ok & static_cast<uint32_t>(k > khi);
+  sel += on;
+  nan += on & isnan;
+  out[pos] = k;
+  pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
+}
+
 // One streaming pass: counts the selected keys above khi (and the selected entries and NaNs), and
 // appends the selected keys in [klo, khi] to out (capacity cap; stops with overflow=true).
 template <bool MASK>
@@ -231,18 +245,8 @@ AVGK_INLINE void bracket_t(const uint32_t* __restrict u, const uint8_t* __restri
       B->overflow = true;
       return;
     }
-    for (int64_t i = i0; i < e; ++i) {
-      const uint32_t v = u[i];
-      const uint32_t on = MASK ? static_cast<uint32_t>(mask[i] != 0) : 1u;
-      const uint32_t k = key_of(v);
-      const uint32_t isnan = (v & 0x7FFFFFFFu) > 0x7F800000u;
-      const uint32_t ok = on & (isnan ^ 1u);
-      gt += ok & static_cast<uint32_t>(k > khi);
-      sel += on;
-      nan += on & isnan;
-      out[pos] = k;
-      pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
-    }
+    for (int64_t i = i0; i < e; ++i)
+      bracket_step(u[i], MASK ? static_cast<uint32_t>(mask[i] != 0) : 1u, klo, khi, out, pos, gt, sel, nan);
   }
   B->gt = gt;
   B->sel = sel;
@@ -294,18 +298,8 @@ AVGK_T512 void bracket_zmm(const uint32_t* __restrict u, const uint8_t* __restri
       _mm512_mask_compressstoreu_epi32(out + pos, inb, k);
       pos += __builtin_popcount(inb);
     }
-    for (; i < e; ++i) {
-      const uint32_t v = u[i];
-      const uint32_t on = mask ? static_cast<uint32_t>(mask[i] != 0) : 1u;
-      const uint32_t k = key_of(v);
-      const uint32_t isn = (v & 0x7FFFFFFFu) > 0x7F800000u;
-      const uint32_t ok = on & (isn ^ 1u);
-      gt += ok & static_cast<uint32_t>(k > khi);
-      sel += on;
-      nan += on & isn;
-      out[pos] = k;
-      pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
-    }
+    for (; i < e; ++i)
+      bracket_step(u[i], mask ? static_cast<uint32_t>(mask[i] != 0) : 1u, klo, khi, out, pos, gt, sel, nan);
   }
   B->gt = gt;
   B->sel = sel;

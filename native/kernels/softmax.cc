@@ -12,13 +12,7 @@ AVGK_INLINE void softmax_rows_body(const float* x, float* out, int64_t r0, int64
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     float* orow = out + r * cols;
-    float mx = -std::numeric_limits<float>::infinity();
-    bool nan = false;
-    for (int64_t j = 0; j < cols; ++j) {
-      mx = xr[j] > mx ? xr[j] : mx;
-      nan |= xr[j] != xr[j];
-    }
-    if (nan) mx = std::numeric_limits<float>::quiet_NaN();
+    const float mx = vm::max_or_nan(xr, cols);
     if (!log) {
       const double s = vm::lane_sum(cols, [&](int64_t j) AVGK_LAMBDA {
         const float e = vm::exp(xr[j] - mx);

@@ -30,6 +30,13 @@
 #endif
 #define AVGK_INLINE inline __attribute__((always_inline))
 #define AVGK_LAMBDA __attribute__((always_inline))
+// Whole-function clones for x86-64-v4 (AVX-512) / v3 (AVX2) / baseline, picked by the loader
+// (conv / pool / batch-norm loops that GCC vectorises well on its own).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define AVGK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define AVGK_CLONES
+#endif
 
 namespace avgk {
 enum class Isa : int { kBase = 0, kAvx2 = 1, kAvx512 = 2 };
@@ -60,6 +67,17 @@ const char* isa_name();
 
 namespace avgk {
 namespace vm {
+
+// Largest of x[0..n), or NaN when any entry is NaN (softmax rows: NaN must reach every output).
+AVGK_INLINE float max_or_nan(const float* x, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  bool nan = false;
+  for (int64_t j = 0; j < n; ++j) {
+    mx = x[j] > mx ? x[j] : mx;
+    nan |= x[j] != x[j];
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : mx;
+}
 
 AVGK_INLINE float as_float(uint32_t u) { return __builtin_bit_cast(float, u); }
 AVGK_INLINE float as_float(int32_t u) { return __builtin_bit_cast(float, u); }

@@ -19,6 +19,21 @@ function splitmix32(x: number): [number, number] {
   return [s, z];
 }
 
+/**
+ * mulberry32: a tiny 32-bit PRNG returning floats in [0, 1). For fixed, reproducible sample data
+ * (report samples, test fixtures); `Rng` is the generator for everything statistical.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Types that `shuffle` accepts: any indexable, writable array-like. */
 export interface MutableArrayLike<T> {
   length: number;

@@ -15,18 +15,8 @@ import {
   type SetSizeCount,
 } from './charts.js';
 import type { Report } from './html.js';
+import { mulberry32 } from '../data/rng.js';
 
-/** Small deterministic PRNG (mulberry32) so the sample never changes. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SampleData {
   curves: CurvePoint[];
