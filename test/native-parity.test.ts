@@ -654,6 +654,28 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     });
   });
 
+  // Large inputs reach the nested sampled levels (a median bracket of 1.5M entries holds ~75k, which
+  // is sampled again), the re-run after ties overflow a bracket (-0 and +0 are distinct keys), and
+  // the single-value bracket. The oracle is a sort of the selected entries.
+  it('selectKth at n = 1.5M (nested brackets, ties, single-value brackets, masks)', () => {
+    const n = 1_500_000;
+    for (let v = 0; v < 4; v++) {
+      let x: Float32Array;
+      if (v === 0 || v === 3) x = uniform(n, -1, 1);
+      else if (v === 1) x = Float32Array.from(randn(n), (u) => Math.round(u * 3));
+      else x = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 3) - 1);
+      const mask = v === 3 ? Uint8Array.from({ length: n }, () => (R() < 0.3 ? 0 : 1)) : null;
+      const sorted = (mask ? x.filter((_, i) => mask[i] !== 0) : Float32Array.from(x)).sort().reverse();
+      const count = sorted.length;
+      withThreads((nt) => {
+        for (const m of [1, Math.floor(count / 50), Math.ceil(count / 2), count - 7, count]) {
+          const got = nb.selectKth(x, m, mask);
+          expect(got === sorted[m - 1], `selectKth n=${n} variant=${v} m=${m} threads=${nt}: got ${got}, want ${sorted[m - 1]}`).toBe(true);
+        }
+      });
+    }
+  });
+
   // ------------------------------------------------------------------------------ optimisers
   it('sgdStep and adamStep (every flag combination)', () => {
     withThreads((nt) => {

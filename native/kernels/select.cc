@@ -185,41 +185,36 @@ float select_radix(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask)
     total += segCount[t];
   }
 
-  // middle 11 bits, then low 10 bits, over the candidates
-  std::vector<int64_t> h2(kBins, 0);
-  for (int64_t i = 0; i < total; ++i) ++h2[(cand[i] >> 10) & 0x7FF];
-  const uint32_t b2 = static_cast<uint32_t>(pick(h2.data(), kBins, rank));
-  std::vector<int64_t> h3(1024, 0);
-  for (int64_t i = 0; i < total; ++i)
-    if (((cand[i] >> 10) & 0x7FF) == b2) ++h3[cand[i] & 0x3FF];
-  const uint32_t b3 = static_cast<uint32_t>(pick(h3.data(), 1024, rank));
+  // middle 11 bits, then low 10 bits, over the candidates (4 interleaved sub-histograms, as above:
+  // heavy ties would otherwise serialise on one counter)
+  std::vector<uint32_t> h4(4 * kBins);
+  std::vector<int64_t> hist2(kBins);
+  auto hist_of = [&](auto&& bin_of) {
+    std::fill(h4.begin(), h4.end(), 0u);
+    int64_t i = 0;
+    for (; i + 4 <= total; i += 4)
+      for (int l = 0; l < 4; ++l) h4[l * kBins + bin_of(cand[i + l])] += 1;
+    for (; i < total; ++i) h4[bin_of(cand[i])] += 1;
+    for (int b = 0; b < kBins; ++b) hist2[b] = int64_t{h4[b]} + h4[kBins + b] + h4[2 * kBins + b] + h4[3 * kBins + b];
+  };
+  hist_of([](uint32_t k) { return (k >> 10) & 0x7FFu; });
+  const uint32_t b2 = static_cast<uint32_t>(pick(hist2.data(), kBins, rank));
+  // keys outside bin b2 count in the spare bin 1024 (above the 10-bit range, never picked)
+  hist_of([b2](uint32_t k) { return ((k >> 10) & 0x7FFu) == b2 ? (k & 0x3FFu) : 1024u; });
+  const uint32_t b3 = static_cast<uint32_t>(pick(hist2.data(), 1024, rank));
   return float_of((b1 << 21) | (b2 << 10) | b3);
 }
 
-// The rank-th largest (1-based) of cnt keys, by 11/11/10-bit histograms over the keys.
-uint32_t kth_key(const uint32_t* keys, int64_t cnt, int64_t rank) {
-  std::vector<int64_t> h(kBins, 0);
-  for (int64_t i = 0; i < cnt; ++i) ++h[keys[i] >> 21];
-  const uint32_t b1 = static_cast<uint32_t>(pick(h.data(), kBins, rank));
-  std::fill(h.begin(), h.end(), 0);
-  for (int64_t i = 0; i < cnt; ++i)
-    if ((keys[i] >> 21) == b1) ++h[(keys[i] >> 10) & 0x7FF];
-  const uint32_t b2 = static_cast<uint32_t>(pick(h.data(), kBins, rank));
-  std::fill(h.begin(), h.end(), 0);
-  const uint32_t top = (b1 << 11) | b2;
-  for (int64_t i = 0; i < cnt; ++i)
-    if ((keys[i] >> 10) == top) ++h[keys[i] & 0x3FF];
-  const uint32_t b3 = static_cast<uint32_t>(pick(h.data(), 1024, rank));
-  return (b1 << 21) | (b2 << 10) | b3;
-}
-
 struct Bracket {
-  int64_t gt = 0, sel = 0, nan = 0, count = 0;
-  bool overflow = false;
+  int64_t gt = 0, sel = 0, nan = 0;
+  int64_t count = 0;      // selected entries within the bracket (all of them, even past an overflow)
+  bool overflow = false;  // out was too small: only the first entries within it were stored
 };
 
-// One entry of a bracket pass (on = its mask bit): counts it, and appends its key to out when it is
-// selected, not NaN and within [klo, khi]. Branch-free: out[pos] is always written.
+// One entry of a bracket pass (on = its mask bit): counts it, and appends its float bits to out when
+// it is selected, not NaN and its key lies within [klo, khi]. Branch-free: with STORE, out[pos] is
+// always written.
+template <bool STORE>
 AVGK_INLINE void bracket_step(uint32_t v, uint32_t on, uint32_t klo, uint32_t khi, uint32_t* __restrict out,
                               int64_t& pos, int64_t& gt, int64_t& sel, int64_t& nan) {
   const uint32_t k = key_of(v);
@@ -228,30 +223,30 @@ AVGK_INLINE void bracket_step(uint32_t v, uint32_t on, uint32_t klo, uint32_t kh
   gt += ok & static_cast<uint32_t>(k > khi);
   sel += on;
   nan += on & isnan;
-  out[pos] = k;
+  if (STORE) out[pos] = v;
   pos += ok & static_cast<uint32_t>(k >= klo) & static_cast<uint32_t>(k <= khi);
 }
 
-// One streaming pass: counts the selected keys above khi (and the selected entries and NaNs), and
-// appends the selected keys in [klo, khi] to out (capacity cap; stops with overflow=true).
+constexpr int64_t kBracketBlock = 4096;
+
+// One streaming pass: counts the selected keys above khi (and the selected entries and NaNs, and
+// those within [klo, khi]), and appends the selected entries within [klo, khi] to out while a whole
+// block still fits in its capacity cap (then it only counts, with overflow = true).
 template <bool MASK>
 AVGK_INLINE void bracket_t(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
                            uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
   int64_t pos = 0, gt = 0, sel = 0, nan = 0;
-  constexpr int64_t kBlk = 4096;
-  for (int64_t i0 = 0; i0 < n; i0 += kBlk) {
-    const int64_t e = std::min(n, i0 + kBlk);
-    if (pos + (e - i0) + 1 > cap) {
-      B->overflow = true;
-      return;
+  bool store = true;
+  for (int64_t i0 = 0; i0 < n; i0 += kBracketBlock) {
+    const int64_t e = std::min(n, i0 + kBracketBlock);
+    store = store && pos + (e - i0) + 1 <= cap;
+    for (int64_t i = i0; i < e; ++i) {
+      const uint32_t on = MASK ? static_cast<uint32_t>(mask[i] != 0) : 1u;
+      if (store) bracket_step<true>(u[i], on, klo, khi, out, pos, gt, sel, nan);
+      else bracket_step<false>(u[i], on, klo, khi, out, pos, gt, sel, nan);
     }
-    for (int64_t i = i0; i < e; ++i)
-      bracket_step(u[i], MASK ? static_cast<uint32_t>(mask[i] != 0) : 1u, klo, khi, out, pos, gt, sel, nan);
   }
-  B->gt = gt;
-  B->sel = sel;
-  B->nan = nan;
-  B->count = pos;
+  *B = Bracket{gt, sel, nan, pos, !store};
 }
 AVGK_INLINE void bracket_body(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
                               uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
@@ -264,7 +259,7 @@ AVGK_INLINE void bracket_body(const uint32_t* __restrict u, const uint8_t* __res
 AVGK_MULTIVERSION(void, bracket, (const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo, uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B), (u, mask, n, klo, khi, out, cap, B))
 
 #if AVGK_X86
-// AVX-512 version of bracket: 16 keys per step, in-bracket keys appended with vpcompressd.
+// AVX-512 version of bracket: 16 entries per step, in-bracket ones appended with vpcompressd.
 AVGK_T512 void bracket_zmm(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
                            uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
   const __m512i top = _mm512_set1_epi32(static_cast<int>(0x80000000u));
@@ -273,13 +268,10 @@ AVGK_T512 void bracket_zmm(const uint32_t* __restrict u, const uint8_t* __restri
   const __m512i vlo = _mm512_set1_epi32(static_cast<int>(klo));
   const __m512i vhi = _mm512_set1_epi32(static_cast<int>(khi));
   int64_t pos = 0, gt = 0, sel = 0, nan = 0;
-  constexpr int64_t kBlk = 4096;
-  for (int64_t i0 = 0; i0 < n; i0 += kBlk) {
-    const int64_t e = std::min(n, i0 + kBlk);
-    if (pos + (e - i0) + 16 > cap) {
-      B->overflow = true;
-      return;
-    }
+  bool store = true;
+  for (int64_t i0 = 0; i0 < n; i0 += kBracketBlock) {
+    const int64_t e = std::min(n, i0 + kBracketBlock);
+    store = store && pos + (e - i0) + 16 <= cap;
     int64_t i = i0;
     for (; i + 16 <= e; i += 16) {
       const __m512i v = _mm512_loadu_si512(u + i);
@@ -295,16 +287,16 @@ AVGK_T512 void bracket_zmm(const uint32_t* __restrict u, const uint8_t* __restri
       sel += __builtin_popcount(on);
       nan += __builtin_popcount(static_cast<unsigned>(on & isnan));
       const __mmask16 inb = _mm512_mask_cmple_epu32_mask(_mm512_mask_cmpge_epu32_mask(ok, k, vlo), k, vhi);
-      _mm512_mask_compressstoreu_epi32(out + pos, inb, k);
+      if (store) _mm512_mask_compressstoreu_epi32(out + pos, inb, v);
       pos += __builtin_popcount(inb);
     }
-    for (; i < e; ++i)
-      bracket_step(u[i], mask ? static_cast<uint32_t>(mask[i] != 0) : 1u, klo, khi, out, pos, gt, sel, nan);
+    for (; i < e; ++i) {
+      const uint32_t on = mask ? static_cast<uint32_t>(mask[i] != 0) : 1u;
+      if (store) bracket_step<true>(u[i], on, klo, khi, out, pos, gt, sel, nan);
+      else bracket_step<false>(u[i], on, klo, khi, out, pos, gt, sel, nan);
+    }
   }
-  B->gt = gt;
-  B->sel = sel;
-  B->nan = nan;
-  B->count = pos;
+  *B = Bracket{gt, sel, nan, pos, !store};
 }
 #endif
 
@@ -316,14 +308,21 @@ void bracket_best(const uint32_t* u, const uint8_t* mask, int64_t n, uint32_t kl
   bracket(u, mask, n, klo, khi, out, cap, B);
 }
 
+constexpr int64_t kSampledMin = int64_t{1} << 16;  // below this, the radix path
+constexpr int kMaxDepth = 4;                        // sampled levels before the radix path
+
+float select_from(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask, int depth);
+
 // Sample-bracketed selection (Floyd-Rivest style): a random sample gives two keys that bracket the
-// answer with overwhelming probability, one streaming pass counts what lies above the bracket and
-// gathers what lies inside it, and the (small) inside is radix-selected. Returns false when the
-// bracket missed or overflowed (the caller then runs the radix path).
-bool select_sampled(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask, float* result) {
-  constexpr int kTries = 8192;
+// answer with overwhelming probability; one streaming pass counts what lies above the bracket and
+// gathers what lies inside it (about 5 % of n for the median, less towards the ends); the inside is
+// then selected the same way (depth + 1), down to the radix path. A bracket that holds a single
+// value answers at once. Returns false when the bracket missed (the caller runs the radix path).
+bool select_sampled(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask, int depth, float* result) {
+  // 8192 samples at 10^7 entries, 2048 for the (in-cache) next levels
+  const int kTries = static_cast<int>(std::clamp<int64_t>(n >> 8, 2048, 8192));
   std::vector<uint32_t> sample;
-  sample.reserve(kTries);
+  sample.reserve(static_cast<size_t>(kTries));
   uint64_t s = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n) * 0x100000001B3ull;
   for (int t = 0; t < kTries; ++t) {
     s ^= s << 13;
@@ -335,58 +334,94 @@ bool select_sampled(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask
     sample.push_back(key_of(v));
   }
   const int64_t S = static_cast<int64_t>(sample.size());
-  if (S < 1024) return false;
-  std::sort(sample.begin(), sample.end(), std::greater<uint32_t>());
+  if (S < kTries / 8) return false;
   const double est = static_cast<double>(n) * static_cast<double>(S) / kTries;  // selected entries
   const double f = std::min(1.0, static_cast<double>(m) / est);
   const double c = f * static_cast<double>(S);
   const double delta = 4.0 * std::sqrt(static_cast<double>(S) * f * (1.0 - f)) + 16.0;
   const int64_t hiIdx = static_cast<int64_t>(std::floor(c - delta));
   const int64_t loIdx = static_cast<int64_t>(std::ceil(c + delta));
-  const uint32_t khi = hiIdx < 0 ? 0xFFFFFFFFu : sample[static_cast<size_t>(hiIdx)];
-  const uint32_t klo = loIdx >= S ? 0u : sample[static_cast<size_t>(loIdx)];
   const double frac = static_cast<double>(std::min<int64_t>(loIdx, S) - std::max<int64_t>(hiIdx, 0) + 1) / S;
   if (frac > 0.25) return false;  // the bracket would not save much over the radix path
+  // the two sample order statistics (descending), by selection rather than a full sort
+  const auto gtr = std::greater<uint32_t>();
+  uint32_t khi = 0xFFFFFFFFu, klo = 0u;
+  if (hiIdx >= 0) {
+    std::nth_element(sample.begin(), sample.begin() + hiIdx, sample.end(), gtr);
+    khi = sample[static_cast<size_t>(hiIdx)];
+  }
+  if (loIdx < S) {
+    const auto from = sample.begin() + std::max<int64_t>(hiIdx + 1, 0);
+    std::nth_element(from, sample.begin() + loIdx, sample.end(), gtr);
+    klo = sample[static_cast<size_t>(loIdx)];
+  }
 
-  int nt = threads_for(n);
+  const int nt = threads_for(n);
   std::vector<int64_t> beg(nt + 1), capOf(nt), base(nt + 1, 0);
   for (int t = 0; t <= nt; ++t) beg[t] = n * t / nt;
   for (int t = 0; t < nt; ++t) {
-    capOf[t] = static_cast<int64_t>(static_cast<double>(beg[t + 1] - beg[t]) * frac * 2.0) + 3 * 4096;
-    base[t + 1] = base[t] + capOf[t];
+    capOf[t] = static_cast<int64_t>(static_cast<double>(beg[t + 1] - beg[t]) * frac * 2.0) + 3 * kBracketBlock;
   }
-  static thread_local std::unique_ptr<uint32_t[]> buf;
-  static thread_local int64_t bufCap = 0;
-  if (bufCap < base[nt]) {
-    buf.reset(new uint32_t[static_cast<size_t>(base[nt])]);
-    bufCap = base[nt];
-  }
-  uint32_t* const out = buf.get();
+  // one buffer per level (the next level reads this one); reused between calls, grows only
+  static thread_local std::unique_ptr<uint32_t[]> bufs[kMaxDepth];
+  static thread_local int64_t bufCaps[kMaxDepth] = {};
   std::vector<Bracket> B(nt);
-  if (nt > 1) {
+  auto run = [&] {
+    for (int t = 0; t < nt; ++t) base[t + 1] = base[t] + capOf[t];
+    if (bufCaps[depth] < base[nt]) {
+      bufs[depth].reset(new uint32_t[static_cast<size_t>(base[nt])]);
+      bufCaps[depth] = base[nt];
+    }
+    uint32_t* const out = bufs[depth].get();
+    if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; ++t)
-      bracket_best(u + beg[t], mask ? mask + beg[t] : nullptr, beg[t + 1] - beg[t], klo, khi, out + base[t], capOf[t],
-                   &B[t]);
-  } else {
-    bracket_best(u, mask, n, klo, khi, out, capOf[0], &B[0]);
-  }
+      for (int t = 0; t < nt; ++t)
+        bracket_best(u + beg[t], mask ? mask + beg[t] : nullptr, beg[t + 1] - beg[t], klo, khi, out + base[t],
+                     capOf[t], &B[t]);
+    } else {
+      bracket_best(u, mask, n, klo, khi, out, capOf[0], &B[0]);
+    }
+  };
+  run();
   int64_t gt = 0, sel = 0, nan = 0, cnt = 0;
+  bool overflow = false;
   for (int t = 0; t < nt; ++t) {
-    if (B[t].overflow) return false;
     gt += B[t].gt;
     sel += B[t].sel;
     nan += B[t].nan;
+    cnt += B[t].count;
+    overflow = overflow || B[t].overflow;
   }
   if (nan > 0) throw_nan(nan);
   if (m > sel) throw_m(m, sel);
-  for (int t = 0; t < nt; ++t) {
-    if (t > 0) std::memmove(out + cnt, out + base[t], static_cast<size_t>(B[t].count) * 4);
-    cnt += B[t].count;
-  }
   if (!(gt < m && m <= gt + cnt)) return false;
-  *result = float_of(kth_key(out, cnt, m - gt));
+  if (klo == khi) {  // every entry within the bracket is this one value (ties)
+    *result = float_of(klo);
+    return true;
+  }
+  if (overflow) {  // ties at a bracket end made it larger than the sample said: again, with room
+    if (depth > 0) return false;  // (in cache already: the radix path costs no more)
+    for (int t = 0; t < nt; ++t) capOf[t] = B[t].count + kBracketBlock + 16;
+    run();
+  }
+  uint32_t* const out = bufs[depth].get();
+  int64_t total = 0;
+  for (int t = 0; t < nt; ++t) {
+    if (t > 0) std::memmove(out + total, out + base[t], static_cast<size_t>(B[t].count) * 4);
+    total += B[t].count;
+  }
+  // a bracket that hardly shrank the input (a few heavily tied values) goes straight to radix
+  *result = total * 4 > n ? select_radix(out, total, m - gt, nullptr)
+                          : select_from(out, total, m - gt, nullptr, depth + 1);
   return true;
+}
+
+float select_from(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask, int depth) {
+  if (n >= kSampledMin && depth < kMaxDepth) {
+    float r;
+    if (select_sampled(u, n, m, mask, depth, &r)) return r;
+  }
+  return select_radix(u, n, m, mask);
 }
 
 }  // namespace
@@ -394,12 +429,7 @@ bool select_sampled(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask
 float select_kth(const float* x, int64_t n, int64_t m, const uint8_t* mask) {
   if (n <= 0) throw std::invalid_argument("selectKth of an empty array");
   if (m < 1) throw std::invalid_argument("m = " + std::to_string(m) + " must be at least 1");
-  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
-  if (n >= (int64_t{1} << 16)) {
-    float r;
-    if (select_sampled(u, n, m, mask, &r)) return r;
-  }
-  return select_radix(u, n, m, mask);
+  return select_from(reinterpret_cast<const uint32_t*>(x), n, m, mask, 0);
 }
 
 }  // namespace avgk
