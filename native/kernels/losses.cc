@@ -147,14 +147,91 @@ AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0
   return nprod ? total + std::log(prod) : total;
 }
 
+// Rows of at most 16·NV columns (the usual class counts), two rows at a time, each row held in
+// registers from its load to its gradient store: no second pass over the row, and two independent
+// max -> exp -> sum -> scale chains in flight (these rows are latency-bound, not bandwidth-bound).
+template <int NV, bool G, bool S>
+AVGK_V512 double softmax_ce512_regs(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
+                                    float smoothing, float* grad) {
+  const double eps = smoothing;
+  const __m512 eps_over_c = _mm512_set1_ps(static_cast<float>(eps / static_cast<double>(cols)));
+  const __m512 inv_c = _mm512_set1_ps(static_cast<float>(1.0 / static_cast<double>(cols)));
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __mmask16 tm = v512::tail_mask(cols - 16 * (NV - 1));  // the last vector's lanes (all 16: 0xFFFF)
+  double total = 0.0, prod = 1.0;
+  int nprod = 0;
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    __m512 v[2][NV], e[2][NV];
+    __m512 mx[2], sum[2], d[2];
+    float xl[2];
+    for (int q = 0; q < 2; ++q) {
+      const float* xr = x + (r + q) * cols;
+      xl[q] = xr[labels[r + q]];  // read before an in-place gradient overwrites the row
+      for (int j = 0; j < NV - 1; ++j) v[q][j] = _mm512_loadu_ps(xr + 16 * j);
+      v[q][NV - 1] = _mm512_mask_loadu_ps(ninf, tm, xr + 16 * (NV - 1));
+      __m512 m = v[q][0];
+      for (int j = 1; j < NV; ++j) m = _mm512_max_ps(v[q][j], m);  // NaN lanes skipped (as above)
+      mx[q] = bcast_max(m);
+    }
+    for (int q = 0; q < 2; ++q) {
+      __m512 s0 = _mm512_setzero_ps(), dd = _mm512_setzero_ps();
+      for (int j = 0; j < NV; ++j) {
+        const __m512 a = _mm512_sub_ps(v[q][j], mx[q]);
+        e[q][j] = v512::exp_nonpos(a);  // the -inf padding lanes give 0
+        s0 = _mm512_add_ps(s0, e[q][j]);
+        if (S) dd = j == NV - 1 ? _mm512_mask3_fmadd_ps(a, inv_c, dd, tm) : _mm512_fmadd_ps(a, inv_c, dd);
+      }
+      sum[q] = bcast_sum(s0);
+      d[q] = dd;
+    }
+    for (int q = 0; q < 2; ++q) {
+      if (G) {
+        float* gr = grad + (r + q) * cols;
+        const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum[q]);
+        for (int j = 0; j < NV - 1; ++j) _mm512_storeu_ps(gr + 16 * j, _mm512_fmsub_ps(e[q][j], inv, eps_over_c));
+        _mm512_mask_storeu_ps(gr + 16 * (NV - 1), tm, _mm512_fmsub_ps(e[q][NV - 1], inv, eps_over_c));
+      }
+    }
+    for (int q = 0; q < 2; ++q) {
+      if (G) grad[(r + q) * cols + labels[r + q]] -= static_cast<float>(1.0 - eps);
+      double loss = (1.0 - eps) * (static_cast<double>(_mm512_cvtss_f32(mx[q])) - xl[q]);
+      if (S) loss -= eps * static_cast<double>(_mm512_reduce_add_ps(d[q]));
+      total += loss;
+      prod *= static_cast<double>(_mm512_cvtss_f32(sum[q]));
+      if (++nprod == 8) {
+        total += std::log(prod);
+        prod = 1.0;
+        nprod = 0;
+      }
+    }
+  }
+  if (r < r1) {
+    const double t = softmax_ce512<G, S>(x, labels, r, r1, cols, smoothing, grad);
+    total += t;
+  }
+  return nprod ? total + std::log(prod) : total;
+}
+
 AVGK_T512 double softmax_ce_rows_avx512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
                                         float smoothing, float* grad) {
-  if (smoothing != 0.0f) {
-    return grad ? softmax_ce512<true, true>(x, labels, r0, r1, cols, smoothing, grad)
-                : softmax_ce512<false, true>(x, labels, r0, r1, cols, smoothing, grad);
+#define AVGK_CE_ROWS(FN, ...)                                                        \
+  (smoothing != 0.0f ? (grad ? FN<__VA_ARGS__ __VA_OPT__(,) true, true>(x, labels, r0, r1, cols, smoothing, grad)     \
+                             : FN<__VA_ARGS__ __VA_OPT__(,) false, true>(x, labels, r0, r1, cols, smoothing, grad))  \
+                     : (grad ? FN<__VA_ARGS__ __VA_OPT__(,) true, false>(x, labels, r0, r1, cols, smoothing, grad)    \
+                             : FN<__VA_ARGS__ __VA_OPT__(,) false, false>(x, labels, r0, r1, cols, smoothing, grad)))
+  switch ((cols + 15) / 16) {  // rows of up to 128 columns stay in registers
+    case 1: return AVGK_CE_ROWS(softmax_ce512_regs, 1);
+    case 2: return AVGK_CE_ROWS(softmax_ce512_regs, 2);
+    case 3: return AVGK_CE_ROWS(softmax_ce512_regs, 3);
+    case 4: return AVGK_CE_ROWS(softmax_ce512_regs, 4);
+    case 5: return AVGK_CE_ROWS(softmax_ce512_regs, 5);
+    case 6: return AVGK_CE_ROWS(softmax_ce512_regs, 6);
+    case 7: return AVGK_CE_ROWS(softmax_ce512_regs, 7);
+    case 8: return AVGK_CE_ROWS(softmax_ce512_regs, 8);
+    default: return AVGK_CE_ROWS(softmax_ce512);
   }
-  return grad ? softmax_ce512<true, false>(x, labels, r0, r1, cols, smoothing, grad)
-              : softmax_ce512<false, false>(x, labels, r0, r1, cols, smoothing, grad);
+#undef AVGK_CE_ROWS
 }
 AVGK_T256 double softmax_ce_rows_avx2(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
                                       float smoothing, float* grad) {
