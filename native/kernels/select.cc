@@ -1,7 +1,11 @@
-// selectKth: the m-th largest float (1-based) among the selected entries, by radix selection on
-// the order-preserving uint32 image of the float bits (11 + 11 + 10 bits). Two streaming passes
-// over x (a histogram of the top 11 bits, then a gather of the keys in the chosen bucket); the
-// remaining passes run over the (usually small) candidate list.
+// selectKth: the m-th largest float (1-based) among the selected entries, on the order-preserving
+// uint32 image of the float bits ("keys").
+// - n >= 2^16: sample-bracketed selection (select_sampled). A random sample picks two keys that
+//   bracket the answer; one streaming pass over x counts the entries above the bracket and gathers
+//   those inside it (~5 % of n for the median); the gathered entries are selected the same way,
+//   down to the radix path. One pass over x in the common case.
+// - otherwise, or when the bracket missed: radix selection (11 + 11 + 10 bits), a histogram pass
+//   and a gather pass over x, then passes over the candidates.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
