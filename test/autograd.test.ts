@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import {
   Tensor, Rng, tensor, add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, maximum, minimum, clamp,
   sum, mean, max, matmul, concat, stack, gather, indexSelect, softmax, logSoftmax, softmaxCrossEntropy, sigmoidBce,
-  conv2d, maxPool2d, avgPool2d, globalAvgPool2d, batchNorm, dropout, noGrad, ones, zeros,
+  conv2d, maxPool2d, avgPool2d, globalAvgPool2d, batchNorm, dropout, noGrad, ones, zeros, nn, fromArray,
 } from '../src/index.js';
 import { gradcheck, randAway } from './helpers/gradcheck.js';
 
@@ -215,6 +215,54 @@ describe('layer gradients', () => {
       gradcheck('batchNorm', (x, g, b) => batchNorm(x, g, b, { runningMean: Float32Array.from(fixed.runningMean), runningVar: Float32Array.from(fixed.runningVar) }, { training }),
         [randAway(shape, rng), randAway([c], rng, 0.5, 1.5, true), randAway([c], rng)], { rtol: 3e-2, atol: 5e-3 });
     }), RUNS);
+  });
+  // The fused batch norm + ReLU must be relu(batchNorm(...)) exactly: the same float operations in
+  // the same order, forward and backward (so no tolerance), on every backend.
+  it('batchNorm with relu: true equals relu(batchNorm(...)), values and gradients bit for bit', () => {
+    for (const training of [true, false]) {
+      for (const shape of [[4, 3, 5, 5], [6, 2]]) {
+        const c = shape[1]!;
+        const run = (fused: boolean) => {
+          const rng = new Rng(shape.length * 10 + (training ? 1 : 0));
+          const x = fromArray(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape, { requiresGrad: true });
+          const g = fromArray(Float32Array.from({ length: c }, (_, i) => 0.5 + 0.25 * i), [c], { requiresGrad: true });
+          const b = fromArray(Float32Array.from({ length: c }, (_, i) => 0.1 * i - 0.1), [c], { requiresGrad: true });
+          const state = { runningMean: new Float32Array(c).fill(0.1), runningVar: new Float32Array(c).fill(0.8) };
+          const y = fused ? batchNorm(x, g, b, state, { training, relu: true }) : relu(batchNorm(x, g, b, state, { training }));
+          const w = new Tensor(Float32Array.from({ length: y.size }, (_, i) => Math.sin(i)), shape);
+          sum(mul(y, w)).backward();
+          return [y.toFlatArray(), x.grad!.toFlatArray(), g.grad!.toFlatArray(), b.grad!.toFlatArray(), Array.from(state.runningMean), Array.from(state.runningVar)];
+        };
+        const want = run(false);
+        const got = run(true);
+        expect(got, `training=${training} shape=${shape}`).toEqual(want);
+        expect(got[0]!.some((v) => v === 0) && got[0]!.some((v) => v > 0)).toBe(true); // both ReLU sides occur
+      }
+    }
+  });
+  it('Sequential runs a plain BatchNorm → ReLU pair fused, with the same results', () => {
+    const make = () => {
+      const conv = new nn.Conv2d(2, 3, 3, { padding: 1, rng: new Rng(5) });
+      return [conv, new nn.BatchNorm2d(3), new nn.ReLU()] as const;
+    };
+    const x = new Tensor(Float32Array.from({ length: 2 * 2 * 6 * 6 }, (_, i) => Math.cos(i * 0.7)), [2, 2, 6, 6]);
+    const [c1, b1, r1] = make();
+    const seq = new nn.Sequential(c1, b1, r1);
+    const ySeq = seq.forward(x);
+    expect(ySeq.node?.op).toBe('batchNormRelu');
+    sum(mul(ySeq, ySeq)).backward();
+    const [c2, b2, r2] = make();
+    const yStep = r2.forward(b2.forward(c2.forward(x)));
+    expect(yStep.node?.op).toBe('relu');
+    sum(mul(yStep, yStep)).backward();
+    expect(ySeq.toFlatArray()).toEqual(yStep.toFlatArray());
+    expect(c1.weight.grad!.toFlatArray()).toEqual(c2.weight.grad!.toFlatArray());
+    expect(b1.weight.grad!.toFlatArray()).toEqual(b2.weight.grad!.toFlatArray());
+    expect(Array.from(b1.runningVar)).toEqual(Array.from(b2.runningVar));
+    // a ReLU subclass (it may override forward) is left alone
+    class LoudReLU extends nn.ReLU {}
+    const y3 = new nn.Sequential(new nn.BatchNorm2d(2), new LoudReLU()).forward(x);
+    expect(y3.node?.op).toBe('relu');
   });
   it('dropout (fixed mask per seed)', () => {
     const x = randAway([4, 5], new Rng(3));

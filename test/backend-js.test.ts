@@ -761,7 +761,7 @@ describe('batchNorm', () => {
         const vr = training ? new Float32Array(c).fill(NaN) : randF32(c, r, 0.5, 2);
         const out = new Float32Array(x.length).fill(NaN);
         const stats = training ? null : { mean: Float64Array.from(mean), vr: Float64Array.from(vr) };
-        B.batchNormForward(x, gamma, beta, out, mean, vr, n, c, hw, eps, training);
+        B.batchNormForward(x, gamma, beta, out, mean, vr, n, c, hw, eps, training, false);
         const ref = bnRef(x, gamma, beta, n, c, hw, eps, stats);
         expectClose(out, ref.out, 1e-5, 1e-5, 'out');
         expectClose(mean, ref.mean, 1e-6, 1e-6, 'mean');
@@ -771,7 +771,7 @@ describe('batchNorm', () => {
         const gx = new Float32Array(x.length).fill(NaN);
         const gg = new Float32Array(c).fill(NaN);
         const gb = new Float32Array(c).fill(NaN);
-        B.batchNormBackward(x, R, gamma, mean, vr, gx, gg, gb, n, c, hw, eps, training);
+        B.batchNormBackward(x, R, gamma, mean, vr, gx, gg, gb, n, c, hw, eps, training, null);
         const h = 1e-3;
         expectClose(gx, finiteDiff(x, R, (v) => bnRef(v, gamma, beta, n, c, hw, eps, stats).out, h), 2e-3, 2e-3, 'gx');
         expectClose(gg, finiteDiff(gamma, R, (v) => bnRef(x, v, beta, n, c, hw, eps, stats).out, h), 1e-3, 1e-4, 'ggamma');
@@ -785,16 +785,50 @@ describe('batchNorm', () => {
     const out = new Float32Array(2);
     const mean = new Float32Array(1);
     const vr = new Float32Array(1);
-    B.batchNormForward(Float32Array.from([1, 3]), Float32Array.from([1]), Float32Array.from([0]), out, mean, vr, 2, 1, 1, 0.5, true);
+    B.batchNormForward(Float32Array.from([1, 3]), Float32Array.from([1]), Float32Array.from([0]), out, mean, vr, 2, 1, 1, 0.5, true, false);
     expect(mean[0]).toBe(2);
     expect(vr[0]).toBe(1);
     expect(out[0]).toBeCloseTo(-1 / Math.sqrt(1.5), 6);
   });
 
+  it('fused ReLU: relu of the plain output; backward = the plain backward of gy gated by y > 0', () => {
+    for (const training of [true, false]) {
+      const r = rng(7);
+      const [n, c, hw] = [3, 4, 5];
+      const x = randF32(n * c * hw, r, -2, 2);
+      x[3] = NaN; // NaN reaches the output through the ReLU too (as relu does)
+      const gamma = randF32(c, r, 0.5, 1.5);
+      const beta = randF32(c, r);
+      const stats = () => (training ? [new Float32Array(c), new Float32Array(c)] : [randF32(c, rng(1), -0.5, 0.5), randF32(c, rng(2), 0.5, 2)]);
+      const [m1, v1] = stats();
+      const [m2, v2] = stats();
+      const plain = new Float32Array(x.length);
+      const fused = new Float32Array(x.length);
+      B.batchNormForward(x, gamma, beta, plain, m1!, v1!, n, c, hw, 1e-5, training, false);
+      B.batchNormForward(x, gamma, beta, fused, m2!, v2!, n, c, hw, 1e-5, training, true);
+      for (let i = 0; i < x.length; i++) expect(Object.is(fused[i], plain[i]! < 0 ? 0 : plain[i]), `out[${i}] training=${training}`).toBe(true);
+      // x has a NaN only in channel 0: test the backward on a clean copy
+      x[3] = 0.5;
+      B.batchNormForward(x, gamma, beta, fused, m2!, v2!, n, c, hw, 1e-5, training, true);
+      const gy = randF32(x.length, r);
+      const gated = gy.map((g, i) => (fused[i]! > 0 ? g : 0));
+      const want = [new Float32Array(x.length), new Float32Array(c), new Float32Array(c)] as const;
+      const got = [new Float32Array(x.length), new Float32Array(c), new Float32Array(c)] as const;
+      B.batchNormBackward(x, gated, gamma, m2!, v2!, ...want, n, c, hw, 1e-5, training, null);
+      B.batchNormBackward(x, gy, gamma, m2!, v2!, ...got, n, c, hw, 1e-5, training, fused);
+      for (let k = 0; k < 3; k++) expectClose(got[k], want[k], 0, 0, `fused backward part ${k} training=${training}`);
+    }
+    const a = new Float32Array(6);
+    const c2 = new Float32Array(2);
+    expect(() => B.batchNormBackward(a, a, c2, c2, c2, new Float32Array(6), c2.slice(), c2.slice(), 1, 2, 3, 1e-5, true, new Float32Array(5))).toThrow(
+      'batchNormBackward: y has 5 elements, needs 6 for n=1 c=2 hw=3',
+    );
+  });
+
   it('rejects bad buffers', () => {
     const a = new Float32Array(6);
     const c2 = new Float32Array(2);
-    expect(() => B.batchNormForward(a, c2, c2, a, new Float32Array(3), c2, 1, 2, 3, 1e-5, true)).toThrow(
+    expect(() => B.batchNormForward(a, c2, c2, a, new Float32Array(3), c2, 1, 2, 3, 1e-5, true, false)).toThrow(
       'batchNormForward: mean has 3 elements, needs 2 for n=1 c=2 hw=3',
     );
   });
@@ -970,7 +1004,8 @@ describe('selectKth', () => {
           const sorted = sel.sort((a, b) => b - a);
           const copy = Float32Array.from(x);
           for (const m of new Set([1, sel.length, 1 + Math.floor(r() * sel.length)])) {
-            expect(B.selectKth(x, m, mask)).toBe(sorted[m - 1]);
+            // + 0: -0 and 0 are the same value (the sort may order a tied -0 and 0 either way)
+            expect(B.selectKth(x, m, mask) + 0).toBe(sorted[m - 1]! + 0);
           }
           expect(Array.from(x)).toEqual(Array.from(copy)); // input untouched
         },

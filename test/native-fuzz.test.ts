@@ -157,8 +157,8 @@ const makers: Record<string, () => Spec> = {
     const [n, c, hw] = [randInt(1, 3), randInt(1, 3), randInt(1, 4)];
     const t = n * c * hw;
     return {
-      op: 'batchNormForward', args: [f32(t), f32(c), f32(c), f32(t), f32(c), f32(c).map(Math.abs), n, c, hw, 1e-5, R() < 0.5],
-      kinds: ['f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'int', 'int', 'int', 'num', 'bool'], exact: [0, 1, 2, 3, 4, 5],
+      op: 'batchNormForward', args: [f32(t), f32(c), f32(c), f32(t), f32(c), f32(c).map(Math.abs), n, c, hw, 1e-5, R() < 0.5, R() < 0.5],
+      kinds: ['f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'int', 'int', 'int', 'num', 'bool', 'bool'], exact: [0, 1, 2, 3, 4, 5],
     };
   },
   batchNormBackward: () => {
@@ -166,8 +166,8 @@ const makers: Record<string, () => Spec> = {
     const t = n * c * hw;
     return {
       op: 'batchNormBackward',
-      args: [f32(t), f32(t), f32(c), f32(c), f32(c).map(Math.abs), f32(t), f32(c), f32(c), n, c, hw, 1e-5, R() < 0.5],
-      kinds: ['f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'int', 'int', 'int', 'num', 'bool'], exact: [0, 1, 2, 3, 4, 5, 6, 7],
+      args: [f32(t), f32(t), f32(c), f32(c), f32(c).map(Math.abs), f32(t), f32(c), f32(c), n, c, hw, 1e-5, R() < 0.5, R() < 0.5 ? null : f32(t)],
+      kinds: ['f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'f32', 'int', 'int', 'int', 'num', 'bool', 'f32?'], exact: [0, 1, 2, 3, 4, 5, 6, 7, 13],
     };
   },
   softmax: () => {

@@ -517,9 +517,10 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         const gv = training ? new Float32Array(c).fill(NaN) : Float32Array.from(wv);
         const wo = new Float32Array(x.length);
         const go = new Float32Array(x.length);
-        jsBackend.batchNormForward(x, gamma, beta, wo, wm, wv, n, c, hw, eps, training);
-        nb.batchNormForward(x, gamma, beta, go, gm, gv, n, c, hw, eps, training);
-        const tag = `batchNorm n=${n} c=${c} hw=${hw} training=${training} threads=${nt}`;
+        const relu = t % 3 === 0; // the fused ReLU, forward and backward
+        jsBackend.batchNormForward(x, gamma, beta, wo, wm, wv, n, c, hw, eps, training, relu);
+        nb.batchNormForward(x, gamma, beta, go, gm, gv, n, c, hw, eps, training, relu);
+        const tag = `batchNorm n=${n} c=${c} hw=${hw} training=${training} relu=${relu} threads=${nt}`;
         expectClose(`${tag} mean`, gm, wm, 1e-5, 1e-5);
         expectClose(`${tag} var`, gv, wv, 1e-4, 1e-5);
         expectClose(`${tag} out`, go, wo, 1e-4, 1e-4);
@@ -530,8 +531,9 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         const g2 = new Float32Array(c);
         const w3 = new Float32Array(c);
         const g3 = new Float32Array(c);
-        jsBackend.batchNormBackward(x, gy, gamma, wm, wv, w1, w2, w3, n, c, hw, eps, training);
-        nb.batchNormBackward(x, gy, gamma, wm, wv, g1, g2, g3, n, c, hw, eps, training);
+        // the same y for both (the JS output): entries near 0 could round to opposite sides otherwise
+        jsBackend.batchNormBackward(x, gy, gamma, wm, wv, w1, w2, w3, n, c, hw, eps, training, relu ? wo : null);
+        nb.batchNormBackward(x, gy, gamma, wm, wv, g1, g2, g3, n, c, hw, eps, training, relu ? wo : null);
         expectClose(`${tag} gx`, g1, w1, 1e-3, 1e-4);
         expectClose(`${tag} ggamma`, g2, w2, 1e-4, 1e-4);
         expectClose(`${tag} gbeta`, g3, w3, 1e-5, 1e-5);

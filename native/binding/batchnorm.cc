@@ -10,7 +10,7 @@ std::string dims(int64_t n, int64_t c, int64_t hw) {
 
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Args a(info, "batchNormForward");
-  a.count(11, "x, gamma, beta, out, mean, variance, n, c, hw, eps, training");
+  a.count(12, "x, gamma, beta, out, mean, variance, n, c, hw, eps, training, relu");
   Buf<float> x = a.f32(0, "x");
   Buf<float> gamma = a.f32(1, "gamma");
   Buf<float> beta = a.f32(2, "beta");
@@ -23,6 +23,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const double eps = a.finiteF32(9, "eps");
   if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
   const bool training = a.boolean(10, "training");
+  const bool relu = a.boolean(11, "relu");
   const std::string d = dims(n, c, hw);
   const int64_t total = a.mul({n, c, hw}, "n*c*hw");
   a.needLen(x, total, d);
@@ -37,14 +38,14 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   if (training) a.disjoint({spanOf(mean), spanOf(var)}, {all[0], all[1], all[2], all[3], all[4], all[5]});
   guarded(a, [&] {
     avgk::batchnorm_forward(x.data, gamma.data, beta.data, out.data, mean.data, var.data, n, c, hw,
-                            static_cast<float>(eps), training);
+                            static_cast<float>(eps), training, relu);
   });
   return info.Env().Undefined();
 }
 
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Args a(info, "batchNormBackward");
-  a.count(13, "x, gy, gamma, mean, variance, gx, ggamma, gbeta, n, c, hw, eps, training");
+  a.count(14, "x, gy, gamma, mean, variance, gx, ggamma, gbeta, n, c, hw, eps, training, y");
   Buf<float> x = a.f32(0, "x");
   Buf<float> gy = a.f32(1, "gy");
   Buf<float> gamma = a.f32(2, "gamma");
@@ -59,10 +60,12 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const double eps = a.finiteF32(11, "eps");
   if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
   const bool training = a.boolean(12, "training");
+  Buf<float> y = a.f32OrNull(13, "y");
   const std::string d = dims(n, c, hw);
   const int64_t total = a.mul({n, c, hw}, "n*c*hw");
   a.needLen(x, total, d);
   a.needLen(gy, total, d);
+  if (!y.null) a.needLen(y, total, d);
   a.needLen(gamma, c, d);
   a.needLen(mean, c, d);
   a.needLen(var, c, d);
@@ -71,9 +74,10 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   a.needLen(gb, c, d);
   a.disjoint({spanOf(gx), spanOf(gg), spanOf(gb)}, {spanOf(x), spanOf(gy), spanOf(gamma), spanOf(mean), spanOf(var),
                                                     spanOf(gx), spanOf(gg), spanOf(gb)});
+  if (!y.null) a.disjoint({spanOf(gx), spanOf(gg), spanOf(gb)}, {spanOf(y)});
   guarded(a, [&] {
-    avgk::batchnorm_backward(x.data, gy.data, gamma.data, mean.data, var.data, gx.data, gg.data, gb.data, n, c, hw,
-                             static_cast<float>(eps), training);
+    avgk::batchnorm_backward(x.data, gy.data, y.null ? nullptr : y.data, gamma.data, mean.data, var.data, gx.data,
+                             gg.data, gb.data, n, c, hw, static_cast<float>(eps), training);
   });
   return info.Env().Undefined();
 }

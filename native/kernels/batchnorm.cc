@@ -69,23 +69,30 @@ inline void seg_centred(const float* __restrict x, int64_t n, float m, double& s
   }
 }
 
-// Σ gy and Σ gy*(x-m) over a segment.
-inline void seg_grad_sums(const float* __restrict x, const float* __restrict gy, int64_t n, float m, double& sg,
-                          double& sgx) {
+// The output gradient as the batch norm sees it: with a fused ReLU (y = its output, non-null), gy
+// where y > 0 and 0 elsewhere (as relu's own backward: 0 at y = 0 and for NaN).
+inline float gate(const float* __restrict y, const float* __restrict gy, int64_t i) {
+  return y == nullptr || y[i] > 0.f ? gy[i] : 0.f;
+}
+
+// Σ gy and Σ gy*(x-m) over a segment (gy gated by y, see gate).
+inline void seg_grad_sums(const float* __restrict x, const float* __restrict gy, const float* __restrict y, int64_t n,
+                          float m, double& sg, double& sgx) {
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = std::min(n, b + kBlock);
     float a1[kLanes] = {0}, a2[kLanes] = {0};
     int64_t i = b;
     for (; i + kLanes <= e; i += kLanes)
       for (int l = 0; l < kLanes; ++l) {
-        const float g = gy[i + l];
+        const float g = gate(y, gy, i + l);
         a1[l] += g;
         a2[l] += g * (x[i + l] - m);
       }
     float r1 = 0.f, r2 = 0.f;
     for (; i < e; ++i) {
-      r1 += gy[i];
-      r2 += gy[i] * (x[i] - m);
+      const float g = gate(y, gy, i);
+      r1 += g;
+      r2 += g * (x[i] - m);
     }
     sg += (double)hsum(a1) + (double)r1;
     sgx += (double)hsum(a2) + (double)r2;
@@ -95,7 +102,7 @@ inline void seg_grad_sums(const float* __restrict x, const float* __restrict gy,
 // One channel of the forward pass. stride = c*hw (distance between images).
 AVGK_CLONES
 void bn_fwd_channel(const float* __restrict x, float* __restrict out, int64_t n, int64_t hw, int64_t stride,
-                    float gamma, float beta, float eps, bool training, float* mean_io, float* var_io) {
+                    float gamma, float beta, float eps, bool training, bool relu, float* mean_io, float* var_io) {
   float m, v;
   if (training) {
     const double N = (double)n * (double)hw;
@@ -120,16 +127,24 @@ void bn_fwd_channel(const float* __restrict x, float* __restrict out, int64_t n,
   for (int64_t b = 0; b < n; ++b) {
     const float* __restrict xs = x + b * stride;
     float* __restrict os = out + b * stride;
-    for (int64_t i = 0; i < hw; ++i) os[i] = (xs[i] - m) * scale + beta;
+    if (relu) {
+      for (int64_t i = 0; i < hw; ++i) {
+        const float v = (xs[i] - m) * scale + beta;
+        os[i] = v < 0.f ? 0.f : v;  // relu: NaN propagates
+      }
+    } else {
+      for (int64_t i = 0; i < hw; ++i) os[i] = (xs[i] - m) * scale + beta;
+    }
   }
 }
 
 AVGK_CLONES
-void bn_bwd_channel(const float* __restrict x, const float* __restrict gy, float* __restrict gx, int64_t n,
-                    int64_t hw, int64_t stride, float gamma, float m, float v, float eps, bool training,
-                    float* ggamma, float* gbeta) {
+void bn_bwd_channel(const float* __restrict x, const float* __restrict gy, const float* __restrict y,
+                    float* __restrict gx, int64_t n, int64_t hw, int64_t stride, float gamma, float m, float v,
+                    float eps, bool training, float* ggamma, float* gbeta) {
   double sg = 0.0, sgx = 0.0;
-  for (int64_t b = 0; b < n; ++b) seg_grad_sums(x + b * stride, gy + b * stride, hw, m, sg, sgx);
+  for (int64_t b = 0; b < n; ++b)
+    seg_grad_sums(x + b * stride, gy + b * stride, y ? y + b * stride : nullptr, hw, m, sg, sgx);
   const double invstd = 1.0 / std::sqrt((double)v + (double)eps);
   *ggamma = (float)(sgx * invstd);
   *gbeta = (float)sg;
@@ -144,15 +159,17 @@ void bn_bwd_channel(const float* __restrict x, const float* __restrict gy, float
     for (int64_t b = 0; b < n; ++b) {
       const float* __restrict xs = x + b * stride;
       const float* __restrict gs = gy + b * stride;
+      const float* __restrict ys = y ? y + b * stride : nullptr;
       float* __restrict os = gx + b * stride;
-      for (int64_t i = 0; i < hw; ++i) os[i] = a * ((gs[i] - mg) - (xs[i] - m) * q);
+      for (int64_t i = 0; i < hw; ++i) os[i] = a * ((gate(ys, gs, i) - mg) - (xs[i] - m) * q);
     }
   } else {
     const float a = (float)k;
     for (int64_t b = 0; b < n; ++b) {
       const float* __restrict gs = gy + b * stride;
+      const float* __restrict ys = y ? y + b * stride : nullptr;
       float* __restrict os = gx + b * stride;
-      for (int64_t i = 0; i < hw; ++i) os[i] = a * gs[i];
+      for (int64_t i = 0; i < hw; ++i) os[i] = a * gate(ys, gs, i);
     }
   }
 }
@@ -206,7 +223,7 @@ void block_stats(const float* x, int64_t len, double& cnt, double& mean, double&
 
 AVGK_AVX512
 void bn_fwd_channel_avx512(const float* x, float* out, int64_t n, int64_t hw, int64_t stride, float gamma,
-                           float beta, float eps, bool training, float* mean_io, float* var_io) {
+                           float beta, float eps, bool training, bool relu, float* mean_io, float* var_io) {
   float m, v;
   if (training) {
     double cnt = 0, mean = 0, m2 = 0;
@@ -223,15 +240,19 @@ void bn_fwd_channel_avx512(const float* x, float* out, int64_t n, int64_t hw, in
   const __m512 mv = _mm512_set1_ps(m);
   const __m512 sc = _mm512_set1_ps((float)((double)gamma / std::sqrt((double)v + (double)eps)));
   const __m512 bv = _mm512_set1_ps(beta);
+  // fused relu: max(lo, v) with lo = 0 (vmaxps returns its second operand, v, when either is NaN:
+  // NaN propagates and -0 stays -0, as in relu); without it lo = -inf, a no-op.
+  const __m512 lo = _mm512_set1_ps(relu ? 0.f : -INFINITY);
   for (int64_t b = 0; b < n; ++b) {
     const float* xs = x + b * stride;
     float* os = out + b * stride;
     int64_t i = 0;
     for (; i + 16 <= hw; i += 16)
-      _mm512_storeu_ps(os + i, _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), sc, bv));
+      _mm512_storeu_ps(os + i, _mm512_max_ps(lo, _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), sc, bv)));
     if (i < hw) {
       const __mmask16 mk = tail_mask(hw - i);
-      _mm512_mask_storeu_ps(os + i, mk, _mm512_fmadd_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, xs + i), mv), sc, bv));
+      _mm512_mask_storeu_ps(
+          os + i, mk, _mm512_max_ps(lo, _mm512_fmadd_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, xs + i), mv), sc, bv)));
     }
   }
 }
@@ -242,26 +263,40 @@ AVGK_AVX512 inline void flush(__m512 f, __m512d& d0, __m512d& d1) {
   d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
 }
 
+// gy gated by the fused relu's output y (see gate); y == nullptr: gy.
+AVGK_AVX512 inline __m512 gate16(const float* y, const float* gy, int64_t i) {
+  const __m512 g = _mm512_loadu_ps(gy + i);
+  if (y == nullptr) return g;
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), _mm512_setzero_ps(), _CMP_GT_OQ), g);
+}
+AVGK_AVX512 inline __m512 gate16_tail(const float* y, const float* gy, int64_t i, __mmask16 mk) {
+  const __m512 g = _mm512_maskz_loadu_ps(mk, gy + i);
+  if (y == nullptr) return g;
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(mk, y + i), _mm512_setzero_ps(), _CMP_GT_OQ), g);
+}
+
 AVGK_AVX512
-void bn_bwd_channel_avx512(const float* x, const float* gy, float* gx, int64_t n, int64_t hw, int64_t stride,
-                           float gamma, float m, float v, float eps, bool training, float* ggamma, float* gbeta) {
+void bn_bwd_channel_avx512(const float* x, const float* gy, const float* y, float* gx, int64_t n, int64_t hw,
+                           int64_t stride, float gamma, float m, float v, float eps, bool training, float* ggamma,
+                           float* gbeta) {
   const __m512 mv = _mm512_set1_ps(m);
   __m512d g0 = _mm512_setzero_pd(), g1 = _mm512_setzero_pd(), h0 = _mm512_setzero_pd(), h1 = _mm512_setzero_pd();
   for (int64_t b = 0; b < n; ++b) {
     const float* xs = x + b * stride;
     const float* gs = gy + b * stride;
+    const float* ys = y ? y + b * stride : nullptr;
     for (int64_t o = 0; o < hw; o += kBlock) {
       const int64_t e = std::min(hw, o + kBlock);
       __m512 sg = _mm512_setzero_ps(), sgx = _mm512_setzero_ps();
       int64_t i = o;
       for (; i + 16 <= e; i += 16) {
-        const __m512 g = _mm512_loadu_ps(gs + i);
+        const __m512 g = gate16(ys, gs, i);
         sg = _mm512_add_ps(sg, g);
         sgx = _mm512_fmadd_ps(g, _mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), sgx);
       }
       if (i < e) {
         const __mmask16 mk = tail_mask(e - i);
-        const __m512 g = _mm512_maskz_loadu_ps(mk, gs + i);
+        const __m512 g = gate16_tail(ys, gs, i, mk);
         sg = _mm512_add_ps(sg, g);
         sgx = _mm512_fmadd_ps(g, _mm512_maskz_sub_ps(mk, _mm512_maskz_loadu_ps(mk, xs + i), mv), sgx);
       }
@@ -283,29 +318,31 @@ void bn_bwd_channel_avx512(const float* x, const float* gy, float* gx, int64_t n
     for (int64_t b = 0; b < n; ++b) {
       const float* xs = x + b * stride;
       const float* gs = gy + b * stride;
+      const float* ys = y ? y + b * stride : nullptr;
       float* os = gx + b * stride;
       int64_t i = 0;
       for (; i + 16 <= hw; i += 16) {
         const __m512 t = _mm512_fnmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), q,
-                                          _mm512_sub_ps(_mm512_loadu_ps(gs + i), mg));
+                                          _mm512_sub_ps(gate16(ys, gs, i), mg));
         _mm512_storeu_ps(os + i, _mm512_mul_ps(a, t));
       }
       if (i < hw) {
         const __mmask16 mk = tail_mask(hw - i);
         const __m512 t = _mm512_fnmadd_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, xs + i), mv), q,
-                                          _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, gs + i), mg));
+                                          _mm512_sub_ps(gate16_tail(ys, gs, i, mk), mg));
         _mm512_mask_storeu_ps(os + i, mk, _mm512_mul_ps(a, t));
       }
     }
   } else {
     for (int64_t b = 0; b < n; ++b) {
       const float* gs = gy + b * stride;
+      const float* ys = y ? y + b * stride : nullptr;
       float* os = gx + b * stride;
       int64_t i = 0;
-      for (; i + 16 <= hw; i += 16) _mm512_storeu_ps(os + i, _mm512_mul_ps(a, _mm512_loadu_ps(gs + i)));
+      for (; i + 16 <= hw; i += 16) _mm512_storeu_ps(os + i, _mm512_mul_ps(a, gate16(ys, gs, i)));
       if (i < hw) {
         const __mmask16 mk = tail_mask(hw - i);
-        _mm512_mask_storeu_ps(os + i, mk, _mm512_mul_ps(a, _mm512_maskz_loadu_ps(mk, gs + i)));
+        _mm512_mask_storeu_ps(os + i, mk, _mm512_mul_ps(a, gate16_tail(ys, gs, i, mk)));
       }
     }
   }
@@ -322,7 +359,7 @@ inline int nthreads_for(int64_t work, int64_t c) {
 }  // namespace
 
 void batchnorm_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean, float* var,
-                       int64_t n, int64_t c, int64_t hw, float eps, bool training) {
+                       int64_t n, int64_t c, int64_t hw, float eps, bool training, bool relu) {
   if (c <= 0) return;
   if (n <= 0 || hw <= 0) {
     // empty batch: statistics are undefined (0/0); leave them as NaN like the mathematical definition
@@ -336,20 +373,20 @@ void batchnorm_forward(const float* x, const float* gamma, const float* beta, fl
   if (bn_avx512()) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t ch = 0; ch < c; ++ch)
-      bn_fwd_channel_avx512(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training,
+      bn_fwd_channel_avx512(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training, relu,
                             mean + ch, var + ch);
     return;
   }
 #endif
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < c; ++ch)
-    bn_fwd_channel(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training, mean + ch,
+    bn_fwd_channel(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training, relu, mean + ch,
                    var + ch);
 }
 
-void batchnorm_backward(const float* x, const float* gy, const float* gamma, const float* mean, const float* var,
-                        float* gx, float* ggamma, float* gbeta, int64_t n, int64_t c, int64_t hw, float eps,
-                        bool training) {
+void batchnorm_backward(const float* x, const float* gy, const float* y, const float* gamma, const float* mean,
+                        const float* var, float* gx, float* ggamma, float* gbeta, int64_t n, int64_t c, int64_t hw,
+                        float eps, bool training) {
   if (c <= 0) return;
   if (n <= 0 || hw <= 0) {
     for (int64_t ch = 0; ch < c; ++ch) ggamma[ch] = gbeta[ch] = 0.f;
@@ -361,15 +398,15 @@ void batchnorm_backward(const float* x, const float* gy, const float* gamma, con
   if (bn_avx512()) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t ch = 0; ch < c; ++ch)
-      bn_bwd_channel_avx512(x + ch * hw, gy + ch * hw, gx + ch * hw, n, hw, stride, gamma[ch], mean[ch], var[ch],
-                            eps, training, ggamma + ch, gbeta + ch);
+      bn_bwd_channel_avx512(x + ch * hw, gy + ch * hw, y ? y + ch * hw : nullptr, gx + ch * hw, n, hw, stride,
+                            gamma[ch], mean[ch], var[ch], eps, training, ggamma + ch, gbeta + ch);
     return;
   }
 #endif
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < c; ++ch)
-    bn_bwd_channel(x + ch * hw, gy + ch * hw, gx + ch * hw, n, hw, stride, gamma[ch], mean[ch], var[ch], eps,
-                   training, ggamma + ch, gbeta + ch);
+    bn_bwd_channel(x + ch * hw, gy + ch * hw, y ? y + ch * hw : nullptr, gx + ch * hw, n, hw, stride, gamma[ch],
+                   mean[ch], var[ch], eps, training, ggamma + ch, gbeta + ch);
 }
 
 }  // namespace avgk

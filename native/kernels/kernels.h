@@ -40,11 +40,13 @@ void avgpool2d_forward(const float* x, float* out, const PoolGeom& g);
 void avgpool2d_backward(const float* gy, float* gx, const PoolGeom& g);
 
 // batchnorm.cc
+// relu: out = max(0, bn(x)) (a fused ReLU). Backward: y = that fused output (nullptr without the
+// ReLU); the gradient is then taken through the ReLU first (gy where y > 0, else 0).
 void batchnorm_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean, float* var,
-                       int64_t n, int64_t c, int64_t hw, float eps, bool training);
-void batchnorm_backward(const float* x, const float* gy, const float* gamma, const float* mean, const float* var,
-                        float* gx, float* ggamma, float* gbeta, int64_t n, int64_t c, int64_t hw, float eps,
-                        bool training);
+                       int64_t n, int64_t c, int64_t hw, float eps, bool training, bool relu);
+void batchnorm_backward(const float* x, const float* gy, const float* y, const float* gamma, const float* mean,
+                        const float* var, float* gx, float* ggamma, float* gbeta, int64_t n, int64_t c, int64_t hw,
+                        float eps, bool training);
 
 // softmax.cc / losses.cc
 void softmax(const float* x, float* out, int64_t rows, int64_t cols, bool log);

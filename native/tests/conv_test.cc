@@ -345,7 +345,7 @@ static void test_bn(int64_t n, int64_t c, int64_t hw, float offset, bool trainin
   ref_bn_fwd(x, gamma, beta, rout, rmean, rvar, n, c, hw, eps, training);
   std::vector<float> out(N, NAN), mean = rm, var = rv;
   batchnorm_forward(xf.data(), gm.data(), bt.data(), out.data(), mean.data(), var.data(), n, c, hw, (float)eps,
-                    training);
+                    training, false);
   double e = rel_err(out.data(), rout);
   check(e < 5e-6 * std::max(1.f, offset), "bn fwd out", cb, e);
   if (training) {
@@ -396,12 +396,32 @@ static void test_bn(int64_t n, int64_t c, int64_t hw, float offset, bool trainin
     check(worst < 1e-5, "bn ref finite diff", cb, worst);
   }
   std::vector<float> gx(N, NAN), gg(c, NAN), gb(c, NAN);
-  batchnorm_backward(xf.data(), gyf.data(), gm.data(), mean.data(), var.data(), gx.data(), gg.data(), gb.data(), n,
-                     c, hw, (float)eps, training);
+  batchnorm_backward(xf.data(), gyf.data(), nullptr, gm.data(), mean.data(), var.data(), gx.data(), gg.data(),
+                     gb.data(), n, c, hw, (float)eps, training);
   double e1 = rel_err(gx.data(), rgx), e2 = rel_err(gg.data(), rgg), e3 = rel_err(gb.data(), rgb);
   check(e1 < 2e-5 * std::max(1.f, offset), "bn bwd gx", cb, e1);
   check(e2 < 2e-5 * std::max(1.f, offset), "bn bwd ggamma", cb, e2);
   check(e3 < 1e-5, "bn bwd gbeta", cb, e3);
+
+  // fused ReLU: the forward equals relu of the plain output; the backward equals the plain backward
+  // of the gradient gated by the fused output (y > 0)
+  std::vector<float> outr(N, NAN), meanr = rm, varr = rv;
+  batchnorm_forward(xf.data(), gm.data(), bt.data(), outr.data(), meanr.data(), varr.data(), n, c, hw, (float)eps,
+                    training, true);
+  double worst_f = 0;
+  for (size_t i = 0; i < N; ++i) worst_f = std::max(worst_f, (double)std::fabs(outr[i] - (out[i] < 0.f ? 0.f : out[i])));
+  check(worst_f == 0, "bn+relu fwd", cb, worst_f);
+  std::vector<float> gyg(N), gxr(N, NAN), ggr(c, NAN), gbr(c, NAN), gxp(N, NAN), ggp(c, NAN), gbp(c, NAN);
+  for (size_t i = 0; i < N; ++i) gyg[i] = outr[i] > 0.f ? gyf[i] : 0.f;
+  batchnorm_backward(xf.data(), gyg.data(), nullptr, gm.data(), mean.data(), var.data(), gxp.data(), ggp.data(),
+                     gbp.data(), n, c, hw, (float)eps, training);
+  batchnorm_backward(xf.data(), gyf.data(), outr.data(), gm.data(), mean.data(), var.data(), gxr.data(), ggr.data(),
+                     gbr.data(), n, c, hw, (float)eps, training);
+  double worst_b = 0;
+  for (size_t i = 0; i < N; ++i) worst_b = std::max(worst_b, (double)std::fabs(gxr[i] - gxp[i]));
+  for (int64_t ch = 0; ch < c; ++ch)
+    worst_b = std::max({worst_b, (double)std::fabs(ggr[ch] - ggp[ch]), (double)std::fabs(gbr[ch] - gbp[ch])});
+  check(worst_b == 0, "bn+relu bwd", cb, worst_b);
 }
 
 static void run_tests() {
@@ -534,9 +554,9 @@ static void bench_other(int64_t n, int reps) {
     auto x = randv(N), gy = randv(N), gm = randv(s.c), bt = randv(s.c);
     std::vector<float> out(N), gx(N), mean(s.c), var(s.c), gg(s.c), gb(s.c);
     Timing a = time_ms([&] { batchnorm_forward(x.data(), gm.data(), bt.data(), out.data(), mean.data(), var.data(),
-                                               n, s.c, s.hw, 1e-5f, true); }, reps);
-    Timing b = time_ms([&] { batchnorm_backward(x.data(), gy.data(), gm.data(), mean.data(), var.data(), gx.data(),
-                                                gg.data(), gb.data(), n, s.c, s.hw, 1e-5f, true); }, reps);
+                                               n, s.c, s.hw, 1e-5f, true, false); }, reps);
+    Timing b = time_ms([&] { batchnorm_backward(x.data(), gy.data(), nullptr, gm.data(), mean.data(), var.data(),
+                                                gx.data(), gg.data(), gb.data(), n, s.c, s.hw, 1e-5f, true); }, reps);
     tbf.med += a.med; tbf.min += a.min; tbb.med += b.med; tbb.min += b.min;
   }
   std::printf("  %-24s fwd %s | bwd %s\n", "batchnorm x4 (train)", fmt(tbf, 0).c_str(), fmt(tbb, 0).c_str());

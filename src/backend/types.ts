@@ -154,19 +154,22 @@ export interface Backend {
    * training: computes the batch mean and the biased variance, writes them into mean/var, and
    * normalises with them. Not training: reads mean/var (running statistics) and normalises.
    * out = (x - mean) / sqrt(var + eps) * gamma + beta. Overwrites out.
+   * relu: a fused ReLU, out = max(0, that) in the same pass (NaN propagates, as in relu).
    */
   batchNormForward(
     x: F32, gamma: F32, beta: F32, out: F32, mean: F32, variance: F32,
-    n: number, c: number, hw: number, eps: number, training: boolean,
+    n: number, c: number, hw: number, eps: number, training: boolean, relu: boolean,
   ): void;
   /**
    * Backward of batchNormForward with the same mean/var. training: the full batch-statistics
    * gradient; not training: gx = gy * gamma / sqrt(var + eps). Overwrites gx, ggamma, gbeta.
+   * y: the output of a forward with the fused ReLU (null without it); gy then goes through the ReLU
+   * first (gy where y > 0, else 0).
    */
   batchNormBackward(
     x: F32, gy: F32, gamma: F32, mean: F32, variance: F32,
     gx: F32, ggamma: F32, gbeta: F32,
-    n: number, c: number, hw: number, eps: number, training: boolean,
+    n: number, c: number, hw: number, eps: number, training: boolean, y: F32 | null,
   ): void;
 
   // ---------------------------------------------------------------- softmax and fused losses

@@ -80,8 +80,17 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.run(x, false);
+  }
+
+  /** relu(this.forward(x)) in one pass, forward and backward (Sequential uses it for BatchNorm → ReLU). */
+  forwardRelu(x: Tensor): Tensor {
+    return this.run(x, true);
+  }
+
+  private run(x: Tensor, relu: boolean): Tensor {
     return batchNorm(x, this.weight, this.bias, { runningMean: this.runningMean, runningVar: this.runningVar }, {
-      training: this.training, momentum: this.opts.momentum, eps: this.opts.eps,
+      training: this.training, momentum: this.opts.momentum, eps: this.opts.eps, relu,
     });
   }
 }
@@ -142,7 +151,16 @@ export class Sequential extends Module {
   }
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const layer of this.layers) h = layer.forward(h) as Tensor;
+    const L = this.layers;
+    for (let i = 0; i < L.length; i++) {
+      // a plain BatchNorm followed by a plain ReLU runs fused (same values, one pass less each way)
+      if (i + 1 < L.length && Object.getPrototypeOf(L[i]) === BatchNorm.prototype && Object.getPrototypeOf(L[i + 1]) === ReLU.prototype) {
+        h = (L[i] as BatchNorm).forwardRelu(h);
+        i++;
+      } else {
+        h = L[i]!.forward(h) as Tensor;
+      }
+    }
     return h;
   }
 }

@@ -70,7 +70,7 @@ export class BasicBlock extends Module {
     this.short = stride !== 1 || i !== o ? new Sequential(new Conv2d(i, o, 1, { stride, ...opts }), new BatchNorm(o)) : null;
   }
   forward(x: Tensor): Tensor {
-    const y = relu(this.b1.forward(this.c1.forward(x)));
+    const y = this.b1.forwardRelu(this.c1.forward(x));
     const z = this.b2.forward(this.c2.forward(y));
     return relu(add(z, this.short ? this.short.forward(x) : x));
   }

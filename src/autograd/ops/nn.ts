@@ -123,11 +123,12 @@ export interface BatchNormState {
 /**
  * Batch norm over the channel axis 1 of [N,C] or [N,C,H,W] input. In training the batch
  * statistics normalise and update the running ones (unbiased variance, PyTorch's momentum rule);
- * in eval the running statistics normalise.
+ * in eval the running statistics normalise. relu: true returns relu(batchNorm(...)) computed in the
+ * same pass (forward and backward), without the intermediate tensor.
  */
 export function batchNorm(
   x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState,
-  opts: { training: boolean; momentum?: number; eps?: number },
+  opts: { training: boolean; momentum?: number; eps?: number; relu?: boolean },
 ): Tensor {
   const op = 'batchNorm';
   if ((x.ndim !== 2 && x.ndim !== 4) || x.dtype !== 'float32') throw new Error(`${op}: expected a float32 [N,C] or [N,C,H,W] input, got ${x.dtype} ${shapeStr(x.shape)}`);
@@ -140,13 +141,14 @@ export function batchNorm(
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum ?? 0.1;
   const training = opts.training;
+  const fuseRelu = opts.relu === true;
   if (training && n * hw < 2) throw new Error(`${op}: training needs more than one value per channel, got input ${shapeStr(x.shape)}`);
   const xd = x.f32(op);
   const gd = gamma.f32(op);
   const out = emptyF32(xd.length);
   const meanBuf = training ? new Float32Array(c) : state.runningMean;
   const varBuf = training ? new Float32Array(c) : state.runningVar;
-  backend().batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training);
+  backend().batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training, fuseRelu);
   if (training) {
     const m = n * hw;
     for (let j = 0; j < c; j++) {
@@ -157,11 +159,11 @@ export function batchNorm(
   // eval mode reads the running statistics, which training may overwrite later: keep a copy.
   const meanUsed = training ? meanBuf : Float32Array.from(meanBuf);
   const varUsed = training ? varBuf : Float32Array.from(varBuf);
-  return record(new Tensor(out, x.shape), op, [x, gamma, beta], (gy) => {
+  return record(new Tensor(out, x.shape), fuseRelu ? 'batchNormRelu' : op, [x, gamma, beta], (gy) => {
     const gx = emptyF32(xd.length);
     const gg = new Float32Array(c);
     const gb = new Float32Array(c);
-    backend().batchNormBackward(xd, gy.f32(op), gd, meanUsed, varUsed, gx, gg, gb, n, c, hw, eps, training);
+    backend().batchNormBackward(xd, gy.f32(op), gd, meanUsed, varUsed, gx, gg, gb, n, c, hw, eps, training, fuseRelu ? out : null);
     return [new Tensor(gx, x.shape), new Tensor(gg, gamma.shape), new Tensor(gb, beta.shape)];
   });
 }

@@ -3,7 +3,9 @@
  *
  * training:  mean = Σx / N, var = Σ(x - mean)² / N (biased, two-pass), N = n*hw; both written out.
  * eval:      mean/var are read (running statistics).
- * out = (x - mean) * invstd * gamma + beta, invstd = 1 / sqrt(var + eps).
+ * out = (x - mean) * invstd * gamma + beta, invstd = 1 / sqrt(var + eps); with the fused ReLU
+ * (relu = true) out = max(0, that), and the backward first gates gy by the forward output y (gy where
+ * y > 0, else 0: relu's own backward).
  * Backward (xhat = (x - mean) * invstd, sums over the channel's N entries):
  *   training: gx = gamma * invstd / N * (N*gy - Σgy - xhat * Σ(gy*xhat))
  *   eval:     gx = gy * gamma * invstd
@@ -22,7 +24,7 @@ function checkBn(op: string, n: number, c: number, hw: number, eps: number, x: F
 
 export function batchNormForward(
   x: F32, gamma: F32, beta: F32, out: F32, mean: F32, variance: F32,
-  n: number, c: number, hw: number, eps: number, training: boolean,
+  n: number, c: number, hw: number, eps: number, training: boolean, relu: boolean,
 ): void {
   const op = 'batchNormForward';
   const d = checkBn(op, n, c, hw, eps, x);
@@ -65,7 +67,14 @@ export function batchNormForward(
     const shift = beta[ch]!;
     for (let b = 0; b < n; b++) {
       const base = b * chw + ch * hw;
-      for (let i = 0; i < hw; i++) out[base + i] = (x[base + i]! - mu) * scale + shift;
+      if (relu) {
+        for (let i = 0; i < hw; i++) {
+          const v = Math.fround((x[base + i]! - mu) * scale + shift);
+          out[base + i] = v < 0 ? 0 : v; // NaN propagates
+        }
+      } else {
+        for (let i = 0; i < hw; i++) out[base + i] = (x[base + i]! - mu) * scale + shift;
+      }
     }
   }
 }
@@ -73,11 +82,14 @@ export function batchNormForward(
 export function batchNormBackward(
   x: F32, gy: F32, gamma: F32, mean: F32, variance: F32,
   gx: F32, ggamma: F32, gbeta: F32,
-  n: number, c: number, hw: number, eps: number, training: boolean,
+  n: number, c: number, hw: number, eps: number, training: boolean, y: F32 | null,
 ): void {
   const op = 'batchNormBackward';
   const d = checkBn(op, n, c, hw, eps, x);
   checkLength(op, 'gy', gy, n * c * hw, d);
+  if (y !== null) checkLength(op, 'y', y, n * c * hw, d);
+  // the gradient as the batch norm sees it (through the fused ReLU when y is given)
+  const g = (i: number): number => (y === null || y[i]! > 0 ? gy[i]! : 0);
   checkLength(op, 'gamma', gamma, c, d);
   checkLength(op, 'mean', mean, c, d);
   checkLength(op, 'variance', variance, c, d);
@@ -94,9 +106,9 @@ export function batchNormBackward(
     for (let b = 0; b < n; b++) {
       const base = b * chw + ch * hw;
       for (let i = 0; i < hw; i++) {
-        const g = gy[base + i]!;
-        sgy += g;
-        sgyx += g * (x[base + i]! - mu) * invstd;
+        const gi = g(base + i);
+        sgy += gi;
+        sgyx += gi * (x[base + i]! - mu) * invstd;
       }
     }
     ggamma[ch] = sgyx;
@@ -108,14 +120,14 @@ export function batchNormBackward(
         const base = b * chw + ch * hw;
         for (let i = 0; i < hw; i++) {
           const xhat = (x[base + i]! - mu) * invstd;
-          gx[base + i] = k * (count * gy[base + i]! - sgy - xhat * sgyx);
+          gx[base + i] = k * (count * g(base + i) - sgy - xhat * sgyx);
         }
       }
     } else {
       const k = gm * invstd;
       for (let b = 0; b < n; b++) {
         const base = b * chw + ch * hw;
-        for (let i = 0; i < hw; i++) gx[base + i] = gy[base + i]! * k;
+        for (let i = 0; i < hw; i++) gx[base + i] = g(base + i) * k;
       }
     }
   }
