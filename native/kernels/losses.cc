@@ -165,6 +165,18 @@ AVGK_V512 double softmax_ce512_regs(const float* x, const int32_t* labels, int64
     __m512 v[2][NV], e[2][NV];
     __m512 mx[2], sum[2], d[2];
     float xl[2];
+    {
+      // Software prefetch 8 rows ahead, of the logits and (for writing) of the gradient: at 10^7
+      // logits this took the row loop from 0.34 to 0.28 ns per logit here (the hardware prefetcher
+      // alone leaves the row-to-row latency exposed); in cache it costs ~3 %.
+      const int64_t ahead = std::min(r + 8, r1 - 2);
+      const char* px = reinterpret_cast<const char*>(x + ahead * cols);
+      for (int64_t o = 0; o < 2 * cols * 4; o += 64) _mm_prefetch(px + o, _MM_HINT_T0);
+      if (G) {
+        char* pg = reinterpret_cast<char*>(grad + ahead * cols);
+        for (int64_t o = 0; o < 2 * cols * 4; o += 64) _mm_prefetch(pg + o, _MM_HINT_ET0);
+      }
+    }
     for (int q = 0; q < 2; ++q) {
       const float* xr = x + (r + q) * cols;
       xl[q] = xr[labels[r + q]];  // read before an in-place gradient overwrites the row
