@@ -65,6 +65,17 @@ AVGK_V512 __m512 bcast_sum(__m512 v) {
   return _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
 }
 
+// Max / sum of v[0..N) as a balanced tree (depth log2 N, not N - 1: these rows are latency-bound).
+template <int N, bool MAX>
+AVGK_V512 __m512 tree_reduce(const __m512* v) {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+    const __m512 a = tree_reduce<N / 2, MAX>(v), b = tree_reduce<N - N / 2, MAX>(v + N / 2);
+    return MAX ? _mm512_max_ps(b, a) : _mm512_add_ps(a, b);
+  }
+}
+
 // AVX-512 rows: vector max pass; exp(x - max) pass (stores e into grad, sums e and x - max); grad pass.
 template <bool G, bool S>
 AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
@@ -182,19 +193,16 @@ AVGK_V512 double softmax_ce512_regs(const float* x, const int32_t* labels, int64
       xl[q] = xr[labels[r + q]];  // read before an in-place gradient overwrites the row
       for (int j = 0; j < NV - 1; ++j) v[q][j] = _mm512_loadu_ps(xr + 16 * j);
       v[q][NV - 1] = _mm512_mask_loadu_ps(ninf, tm, xr + 16 * (NV - 1));
-      __m512 m = v[q][0];
-      for (int j = 1; j < NV; ++j) m = _mm512_max_ps(v[q][j], m);  // NaN lanes skipped (as above)
-      mx[q] = bcast_max(m);
+      mx[q] = bcast_max(tree_reduce<NV, true>(v[q]));  // (NaN lanes may be skipped: exp brings NaN back)
     }
     for (int q = 0; q < 2; ++q) {
-      __m512 s0 = _mm512_setzero_ps(), dd = _mm512_setzero_ps();
+      __m512 dd = _mm512_setzero_ps();
       for (int j = 0; j < NV; ++j) {
         const __m512 a = _mm512_sub_ps(v[q][j], mx[q]);
         e[q][j] = v512::exp_nonpos(a);  // the -inf padding lanes give 0
-        s0 = _mm512_add_ps(s0, e[q][j]);
         if (S) dd = j == NV - 1 ? _mm512_mask3_fmadd_ps(a, inv_c, dd, tm) : _mm512_fmadd_ps(a, inv_c, dd);
       }
-      sum[q] = bcast_sum(s0);
+      sum[q] = bcast_sum(tree_reduce<NV, false>(e[q]));
       d[q] = dd;
     }
     for (int q = 0; q < 2; ++q) {
