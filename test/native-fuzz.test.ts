@@ -395,6 +395,16 @@ describe.skipIf(!addon)('native addon fuzz', () => {
     expect(() => a.selectKth(new Float32Array([1, 2, 3]), 3, new Uint8Array([1, 0, 1]))).toThrow(/^avgk native selectKth: m = 3 exceeds the 2 selected/);
     expect(() => a.selectKth(new Float32Array([1, 2, 3]), 0, null)).toThrow(/^avgk native selectKth: m = 0 is out of range/);
     expect(() => a.selectKth(new Float32Array(0), 1, null)).toThrow(/^avgk native selectKth: /);
+    {
+      // the same checks on the sampled path (n >= 2^16): NaN is counted in the bracket pass
+      const n = 200_000;
+      const big = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+      big[12_345] = NaN;
+      expect(() => a.selectKth(big, 100, null)).toThrow(/^avgk native selectKth: x contains 1 NaN entries/);
+      const half = Uint8Array.from({ length: n }, (_, i) => (i % 2 === 0 && i !== 12_344 ? 1 : 0));
+      expect(a.selectKth(big, 1, half)).toBeLessThanOrEqual(1);
+      expect(() => a.selectKth(big, n / 2, half)).toThrow(/^avgk native selectKth: m = 100000 exceeds the 99999 selected/);
+    }
     expect(() => a.unary(0, new Float32Array(4), new Float32Array(3), 0, 0)).toThrow(/^avgk native unary: out has 3 elements/);
     expect(() => a.unary(10 as UnaryOp, new Float32Array(4), new Float32Array(4), 0, 0)).toThrow(/^avgk native unary: op = 10 is out of range/);
     const buf = new Float32Array(10);
