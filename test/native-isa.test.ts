@@ -6,7 +6,7 @@
  * code that machines without AVX-512 run. (The GEMM and convolution micro-kernels are covered by
  * native-kernels.test.ts.)
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,15 +21,25 @@ if (inChild) console.log('native-isa: skipped inside a lowered-ISA child run (it
 
 describe.skipIf(skipNative || inChild)('native kernels at lower instruction sets', () => {
   for (const isa of ['avx2', 'base']) {
-    it(`native parity suite with AVGK_NATIVE_ISA=${isa}`, () => {
-      const r = spawnSync(process.execPath, [vitest, 'run', join('test', 'native-parity.test.ts')], {
-        cwd: root,
-        env: { ...process.env, AVGK_NATIVE_ISA: isa, NO_COLOR: '1' },
-        encoding: 'utf8',
-        timeout: 240_000,
+    it(`native parity suite with AVGK_NATIVE_ISA=${isa}`, async () => {
+      // asynchronous: a blocked event loop would starve this worker's RPC to vitest
+      const { status, out } = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
+        const p = spawn(process.execPath, [vitest, 'run', join('test', 'native-parity.test.ts')], {
+          cwd: root,
+          env: { ...process.env, AVGK_NATIVE_ISA: isa, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let text = '';
+        p.stdout.on('data', (d) => (text += String(d)));
+        p.stderr.on('data', (d) => (text += String(d)));
+        const timer = setTimeout(() => p.kill('SIGKILL'), 240_000);
+        p.on('error', reject);
+        p.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ status: code, out: text.replace(/\x1b\[[0-9;]*m/g, '') }); // (colour codes)
+        });
       });
-      const out = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, ''); // (colour codes)
-      expect(r.status, `AVGK_NATIVE_ISA=${isa}:\n${out.slice(-4000)}`).toBe(0);
+      expect(status, `AVGK_NATIVE_ISA=${isa}:\n${out.slice(-4000)}`).toBe(0);
       expect(out).toMatch(/Tests\s+\d+ passed/);
       expect(out).not.toMatch(/skipped because/);
     }, 300_000);

@@ -183,6 +183,19 @@ inline bool bn_avx512() {
   return ok && bn_tuning::allow_avx512;
 }
 
+#ifndef BNPF
+#define BNPF 1  // (0: without the software prefetch, to measure it)
+#endif
+// Software prefetch of one image's segment of a channel (hw floats). The channel loops jump from
+// image to image (stride c*hw), so the hardware prefetcher restarts at every segment. Measured with
+// native/tests/conv_test.cc (reference CNN, batch 128, 1 thread): forward 6.3 -> 3.8 ms and
+// backward 7.4 -> 6.7 ms for the four layers when the activations come from L3; within noise in a
+// full training step, where they mostly come from DRAM.
+inline void prefetch_plane(const float* p, int64_t hw, bool write) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t o = 0; o < hw * 4; o += 64) _mm_prefetch(c + o, write ? _MM_HINT_ET0 : _MM_HINT_T0);
+}
+
 AVGK_AVX512 inline __mmask16 tail_mask(int64_t r) { return r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1u); }
 
 // Block statistics of one contiguous block (≤ kBlock floats, L1-resident): exact two-pass mean / M2,
@@ -227,8 +240,10 @@ void bn_fwd_channel_avx512(const float* x, float* out, int64_t n, int64_t hw, in
   float m, v;
   if (training) {
     double cnt = 0, mean = 0, m2 = 0;
-    for (int64_t b = 0; b < n; ++b)
+    for (int64_t b = 0; b < n; ++b) {
+      if (BNPF && b + 1 < n) prefetch_plane(x + (b + 1) * stride, hw, false);
       for (int64_t o = 0; o < hw; o += kBlock) block_stats(x + b * stride + o, std::min(kBlock, hw - o), cnt, mean, m2);
+    }
     m = (float)mean;
     v = (float)(m2 / cnt);
     *mean_io = m;
@@ -246,6 +261,7 @@ void bn_fwd_channel_avx512(const float* x, float* out, int64_t n, int64_t hw, in
   for (int64_t b = 0; b < n; ++b) {
     const float* xs = x + b * stride;
     float* os = out + b * stride;
+    if (BNPF && b + 1 < n) prefetch_plane(out + (b + 1) * stride, hw, true);
     int64_t i = 0;
     for (; i + 16 <= hw; i += 16)
       _mm512_storeu_ps(os + i, _mm512_max_ps(lo, _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), sc, bv)));
@@ -285,6 +301,11 @@ void bn_bwd_channel_avx512(const float* x, const float* gy, const float* y, floa
     const float* xs = x + b * stride;
     const float* gs = gy + b * stride;
     const float* ys = y ? y + b * stride : nullptr;
+    if (BNPF && b + 1 < n) {
+      prefetch_plane(x + (b + 1) * stride, hw, false);
+      prefetch_plane(gy + (b + 1) * stride, hw, false);
+      if (y) prefetch_plane(y + (b + 1) * stride, hw, false);
+    }
     for (int64_t o = 0; o < hw; o += kBlock) {
       const int64_t e = std::min(hw, o + kBlock);
       __m512 sg = _mm512_setzero_ps(), sgx = _mm512_setzero_ps();
@@ -320,6 +341,12 @@ void bn_bwd_channel_avx512(const float* x, const float* gy, const float* y, floa
       const float* gs = gy + b * stride;
       const float* ys = y ? y + b * stride : nullptr;
       float* os = gx + b * stride;
+      if (BNPF && b + 1 < n) {
+        prefetch_plane(x + (b + 1) * stride, hw, false);
+        prefetch_plane(gy + (b + 1) * stride, hw, false);
+        if (y) prefetch_plane(y + (b + 1) * stride, hw, false);
+        prefetch_plane(gx + (b + 1) * stride, hw, true);
+      }
       int64_t i = 0;
       for (; i + 16 <= hw; i += 16) {
         const __m512 t = _mm512_fnmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(xs + i), mv), q,
