@@ -76,6 +76,23 @@ AVGK_V512 __m512 tree_reduce(const __m512* v) {
   }
 }
 
+// Σ over rows of (log s_r + rest_r), with Σ log s_r taken as log Π s_r over groups of up to 8 rows
+// (s_r ∈ [1, cols], so the product cannot overflow): one scalar log per 8 rows.
+struct CeLossSum {
+  double total = 0.0, prod = 1.0;
+  int nprod = 0;
+  void add(double s, double rest) {
+    total += rest;
+    prod *= s;
+    if (++nprod == 8) {
+      total += std::log(prod);
+      prod = 1.0;
+      nprod = 0;
+    }
+  }
+  double result() const { return nprod ? total + std::log(prod) : total; }
+};
+
 // AVX-512 rows: vector max pass; exp(x - max) pass (stores e into grad, sums e and x - max); grad pass.
 template <bool G, bool S>
 AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,
@@ -87,11 +104,7 @@ AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   // Σ (x - mx) is accumulated pre-scaled by 1/cols so the float partials stay within max |x - mx|.
   const __m512 inv_c = _mm512_set1_ps(static_cast<float>(1.0 / static_cast<double>(cols)));
-  double total = 0.0;
-  // Σ_r log s_r is taken as log Π s_r over groups of up to 8 rows (s_r ∈ [1, cols], so no overflow):
-  // one scalar log per 8 rows.
-  double prod = 1.0;
-  int nprod = 0;
+  CeLossSum sum;
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     float* gr = G ? grad + r * cols : nullptr;
@@ -147,15 +160,9 @@ AVGK_V512 double softmax_ce512(const float* x, const int32_t* labels, int64_t r0
     // loss = log Σ e^{x-mx} + (1-ε)(mx - x_y) + ε * mean_j(mx - x_j)
     double loss = (1.0 - eps) * (static_cast<double>(mxs) - xl);
     if (S) loss -= eps * static_cast<double>(_mm512_reduce_add_ps(d0));
-    total += loss;
-    prod *= static_cast<double>(s);
-    if (++nprod == 8) {
-      total += std::log(prod);
-      prod = 1.0;
-      nprod = 0;
-    }
+    sum.add(static_cast<double>(s), loss);
   }
-  return nprod ? total + std::log(prod) : total;
+  return sum.result();
 }
 
 // Rows of at most 16·NV columns (the usual class counts), two rows at a time, each row held in
@@ -169,8 +176,7 @@ AVGK_V512 double softmax_ce512_regs(const float* x, const int32_t* labels, int64
   const __m512 inv_c = _mm512_set1_ps(static_cast<float>(1.0 / static_cast<double>(cols)));
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __mmask16 tm = v512::tail_mask(cols - 16 * (NV - 1));  // the last vector's lanes (all 16: 0xFFFF)
-  double total = 0.0, prod = 1.0;
-  int nprod = 0;
+  CeLossSum acc;
   int64_t r = r0;
   for (; r + 2 <= r1; r += 2) {
     __m512 v[2][NV], e[2][NV];
@@ -217,20 +223,11 @@ AVGK_V512 double softmax_ce512_regs(const float* x, const int32_t* labels, int64
       if (G) grad[(r + q) * cols + labels[r + q]] -= static_cast<float>(1.0 - eps);
       double loss = (1.0 - eps) * (static_cast<double>(_mm512_cvtss_f32(mx[q])) - xl[q]);
       if (S) loss -= eps * static_cast<double>(_mm512_reduce_add_ps(d[q]));
-      total += loss;
-      prod *= static_cast<double>(_mm512_cvtss_f32(sum[q]));
-      if (++nprod == 8) {
-        total += std::log(prod);
-        prod = 1.0;
-        nprod = 0;
-      }
+      acc.add(static_cast<double>(_mm512_cvtss_f32(sum[q])), loss);
     }
   }
-  if (r < r1) {
-    const double t = softmax_ce512<G, S>(x, labels, r, r1, cols, smoothing, grad);
-    total += t;
-  }
-  return nprod ? total + std::log(prod) : total;
+  if (r < r1) acc.total += softmax_ce512<G, S>(x, labels, r, r1, cols, smoothing, grad);  // an odd last row
+  return acc.result();
 }
 
 AVGK_T512 double softmax_ce_rows_avx512(const float* x, const int32_t* labels, int64_t r0, int64_t r1, int64_t cols,

@@ -190,22 +190,21 @@ float select_radix(const uint32_t* u, int64_t n, int64_t m, const uint8_t* mask)
   }
 
   // middle 11 bits, then low 10 bits, over the candidates (4 interleaved sub-histograms, as above:
-  // heavy ties would otherwise serialise on one counter)
-  std::vector<uint32_t> h4(4 * kBins);
-  std::vector<int64_t> hist2(kBins);
+  // heavy ties would otherwise serialise on one counter). The first pass's buffers are free now.
+  uint32_t* const h4 = &H[0].h[0][0];
   auto hist_of = [&](auto&& bin_of) {
-    std::fill(h4.begin(), h4.end(), 0u);
+    std::fill(h4, h4 + 4 * kBins, 0u);
     int64_t i = 0;
     for (; i + 4 <= total; i += 4)
       for (int l = 0; l < 4; ++l) h4[l * kBins + bin_of(cand[i + l])] += 1;
     for (; i < total; ++i) h4[bin_of(cand[i])] += 1;
-    for (int b = 0; b < kBins; ++b) hist2[b] = int64_t{h4[b]} + h4[kBins + b] + h4[2 * kBins + b] + h4[3 * kBins + b];
+    for (int b = 0; b < kBins; ++b) hist[b] = int64_t{h4[b]} + h4[kBins + b] + h4[2 * kBins + b] + h4[3 * kBins + b];
   };
   hist_of([](uint32_t k) { return (k >> 10) & 0x7FFu; });
-  const uint32_t b2 = static_cast<uint32_t>(pick(hist2.data(), kBins, rank));
+  const uint32_t b2 = static_cast<uint32_t>(pick(hist.data(), kBins, rank));
   // keys outside bin b2 count in the spare bin 1024 (above the 10-bit range, never picked)
   hist_of([b2](uint32_t k) { return ((k >> 10) & 0x7FFu) == b2 ? (k & 0x3FFu) : 1024u; });
-  const uint32_t b3 = static_cast<uint32_t>(pick(hist2.data(), 1024, rank));
+  const uint32_t b3 = static_cast<uint32_t>(pick(hist.data(), 1024, rank));
   return float_of((b1 << 21) | (b2 << 10) | b3);
 }
 

@@ -88,22 +88,7 @@ const KernelInfo& kernel() {
 // Select once at static-initialisation time (not on the first hot call).
 [[maybe_unused]] const KernelInfo& g_kernel_init = kernel();
 
-// Per-thread, 64-byte aligned, grow-only packing buffer.
-struct Buf {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t need) {
-    if (need > n) {
-      std::free(p);
-      size_t bytes = ((need * sizeof(float) + 4095) / 4096) * 4096;
-      p = static_cast<float*>(std::aligned_alloc(4096, bytes));
-      n = bytes / sizeof(float);
-    }
-    return p;
-  }
-  ~Buf() { std::free(p); }
-};
-thread_local Buf t_bufS, t_bufV;
+thread_local AlignedBuf t_bufS, t_bufV;  // packing buffers (gemm_internal.h)
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -194,15 +179,11 @@ void scale_c(int64_t m, int64_t n, float beta, float* C, int64_t rsC) {
 }
 
 // Problem in S/V form.
-struct Problem {
-  int64_t ms, nv, k;
+struct Problem : SvForm {
+  int64_t k;
   float alpha, beta;
-  const float* S;
-  int64_t rsS, csS, bsS;
-  const float* V;
-  int64_t rsV, csV, bsV;
   float* C;
-  int64_t rsC, csC, bsC;
+  int64_t bsC;
 };
 
 // The problem in S/V form. Orientation: put the dimension that wastes less padding into the vectors.
@@ -212,22 +193,12 @@ Problem make_problem(const KernelInfo& K, int64_t m, int64_t n, int64_t k, float
   const double costN = (double)ceil_div(m, K.MR) * K.MR * (double)ceil_div(n, K.NR) * K.NR;
   const double costT = (double)ceil_div(n, K.MR) * K.MR * (double)ceil_div(m, K.NR) * K.NR;
   Problem P;
+  static_cast<SvForm&>(P) = sv_form(costT * 1.15 < costN, m, n, A, rsA, csA, bsA, B, rsB, csB, bsB, rsC);
   P.k = k;
   P.alpha = alpha;
   P.beta = beta;
   P.C = C;
   P.bsC = bsC;
-  if (costT * 1.15 < costN) {
-    P.ms = n; P.nv = m;
-    P.S = B; P.rsS = csB; P.csS = rsB; P.bsS = bsB;
-    P.V = A; P.rsV = csA; P.csV = rsA; P.bsV = bsA;
-    P.rsC = 1; P.csC = rsC;
-  } else {
-    P.ms = m; P.nv = n;
-    P.S = A; P.rsS = rsA; P.csS = csA; P.bsS = bsA;
-    P.V = B; P.rsV = rsB; P.csV = csB; P.bsV = bsB;
-    P.rsC = rsC; P.csC = 1;
-  }
   return P;
 }
 

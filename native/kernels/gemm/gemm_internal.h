@@ -1,6 +1,8 @@
 // Internal interfaces shared by the SGEMM driver (gemm.cc) and the micro-kernel files.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace avgk {
 namespace gemm_detail {
@@ -30,6 +32,40 @@ struct KernelInfo {
   pack_fn pack;
   small_fn small = nullptr;  // small-problem path of this ISA, if any (gemm_small.cc)
 };
+
+// Grow-only, page-aligned scratch buffer (one per thread: thread_local). get() returns nullptr, and
+// keeps nothing, when the allocation fails.
+struct AlignedBuf {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t need) {
+    if (need > n) {
+      std::free(p);
+      n = 0;
+      const size_t bytes = ((need * sizeof(float) + 4095) / 4096) * 4096;
+      p = static_cast<float*>(std::aligned_alloc(4096, bytes));
+      if (p) n = bytes / sizeof(float);
+    }
+    return p;
+  }
+  ~AlignedBuf() { std::free(p); }
+};
+
+// C = A B seen as C' = S V with the vectors along V's columns (BLIS terminology, see blocking.h).
+// trans = false: S = A, V = B, C' = C. trans = true: S = B^T, V = A^T, C' = C^T (strides swapped).
+struct SvForm {
+  int64_t ms, nv;
+  const float* S;
+  int64_t rsS, csS, bsS;
+  const float* V;
+  int64_t rsV, csV, bsV;
+  int64_t rsC, csC;  // of C'
+};
+inline SvForm sv_form(bool trans, int64_t m, int64_t n, const float* A, int64_t rsA, int64_t csA, int64_t bsA,
+                      const float* B, int64_t rsB, int64_t csB, int64_t bsB, int64_t rsC) {
+  if (trans) return SvForm{n, m, B, csB, rsB, bsB, A, csA, rsA, bsA, 1, rsC};
+  return SvForm{m, n, A, rsA, csA, bsA, B, rsB, csB, bsB, rsC, 1};
+}
 
 // Generic (any ISA) packer, in gemm.cc.
 void pack_generic(int W, int64_t nx, int64_t kc, const float* src, int64_t sx, int64_t sp, float* dst);

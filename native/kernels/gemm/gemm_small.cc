@@ -377,24 +377,7 @@ SMALL_TARGET void pack_v(int64_t k, int64_t nv, const float* src, int64_t sp, in
   }
 }
 
-// Per-thread, 64-byte aligned, grow-only buffer for the packed V.
-struct PackBuf {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t need) {
-    if (need > n) {
-      std::free(p);
-      p = nullptr;
-      n = 0;
-      const size_t bytes = ((need * sizeof(float) + 4095) / 4096) * 4096;
-      p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (p) n = bytes / sizeof(float);
-    }
-    return p;
-  }
-  ~PackBuf() { std::free(p); }
-};
-thread_local PackBuf t_pack;
+thread_local AlignedBuf t_pack;  // the packed V (gemm_internal.h)
 
 inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -501,20 +484,10 @@ bool small_gemm_avx512(int64_t batch, int64_t m, int64_t n, int64_t k, float alp
   const bool trans = which == 1;
   const SvPlan& pl = trans ? pt : pn;
 
-  // S/V form.
-  int64_t ms, nv, rsS, csS, bsS, rsV, csV, bsV, rsCt, csCt;
-  const float *S, *V;
-  if (!trans) {
-    ms = m; nv = n;
-    S = A; rsS = rsA; csS = csA; bsS = bsA;
-    V = Bm; rsV = rsB; csV = csB; bsV = bsB;
-    rsCt = rsC; csCt = 1;
-  } else {
-    ms = n; nv = m;
-    S = Bm; rsS = csB; csS = rsB; bsS = bsB;
-    V = A; rsV = csA; csV = rsA; bsV = bsA;
-    rsCt = 1; csCt = rsC;
-  }
+  const SvForm f = sv_form(trans, m, n, A, rsA, csA, bsA, Bm, rsB, csB, bsB, rsC);
+  const int64_t ms = f.ms, nv = f.nv, rsS = f.rsS, csS = f.csS, bsS = f.bsS, rsV = f.rsV, csV = f.csV,
+                bsV = f.bsV, rsCt = f.rsC, csCt = f.csC;
+  const float *S = f.S, *V = f.V;
   const bool pack = csV != 1;
   const int64_t ld = cdiv(nv, 16) * 16;
   float* buf = nullptr;
