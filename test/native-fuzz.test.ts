@@ -396,6 +396,17 @@ describe.skipIf(!addon)('native addon fuzz', () => {
     expect(() => a.selectKth(new Float32Array([1, 2, 3]), 0, null)).toThrow(/^avgk native selectKth: m = 0 is out of range/);
     expect(() => a.selectKth(new Float32Array(0), 1, null)).toThrow(/^avgk native selectKth: /);
     {
+      // the fused-ReLU arguments of batch norm
+      const f = (n: number) => new Float32Array(n);
+      expect(() => a.batchNormBackward(f(6), f(6), f(2), f(2), f(2), f(6), f(2), f(2), 1, 2, 3, 1e-5, true, f(5)))
+        .toThrow(/^avgk native batchNormBackward: y has 5 elements but n=1, c=2, hw=3 needs 6/);
+      const gx = f(6);
+      expect(() => a.batchNormBackward(f(6), f(6), f(2), f(2), f(2), gx, f(2), f(2), 1, 2, 3, 1e-5, true, gx))
+        .toThrow(/^avgk native batchNormBackward: gx must not share memory with y/);
+      expect(() => a.batchNormForward(f(6), f(2), f(2), f(6), f(2), f(2), 1, 2, 3, 1e-5, true, 1 as unknown as boolean))
+        .toThrow(/^avgk native batchNormForward: relu \(argument 12\) must be a boolean, got number 1/);
+    }
+    {
       // the same checks on the sampled path (n >= 2^16): NaN is counted in the bracket pass
       const n = 200_000;
       const big = Float32Array.from({ length: n }, (_, i) => Math.sin(i));

@@ -24,9 +24,14 @@ describe.skipIf(skipNative || inChild)('native kernels at lower instruction sets
     it(`native parity suite with AVGK_NATIVE_ISA=${isa}`, async () => {
       // asynchronous: a blocked event loop would starve this worker's RPC to vitest
       const { status, out } = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-        const p = spawn(process.execPath, [vitest, 'run', join('test', 'native-parity.test.ts')], {
+        // Only the kernels built per ISA (AVGK_MULTIVERSION / isa(): elementwise, reductions, softmax,
+        // losses, selection, optimisers); GEMM and convolution dispatch on their own (see above).
+        // Passive OpenMP waiting: spinning threads of this child and of the other test worker would
+        // otherwise fight over the two cores and stall both for minutes.
+        const only = 'is the native|unary|binary|copy|reduceSum|softmax|sigmoidBce|selectKth|sgdStep';
+        const p = spawn(process.execPath, [vitest, 'run', join('test', 'native-parity.test.ts'), '-t', only], {
           cwd: root,
-          env: { ...process.env, AVGK_NATIVE_ISA: isa, NO_COLOR: '1' },
+          env: { ...process.env, AVGK_NATIVE_ISA: isa, NO_COLOR: '1', OMP_WAIT_POLICY: 'passive' },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let text = '';
@@ -40,7 +45,7 @@ describe.skipIf(skipNative || inChild)('native kernels at lower instruction sets
         });
       });
       expect(status, `AVGK_NATIVE_ISA=${isa}:\n${out.slice(-4000)}`).toBe(0);
-      expect(out).toMatch(/Tests\s+\d+ passed/);
+      expect(out).toMatch(/Tests\s+1[0-9] passed/); // (the selected tests all ran)
       expect(out).not.toMatch(/skipped because/);
     }, 300_000);
   }
