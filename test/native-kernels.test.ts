@@ -3,7 +3,8 @@
  * covers every SGEMM micro-kernel (AVX-512, AVX2+FMA, portable: the addon only ever uses the one
  * the CPU selects), the pre-packed-A path, and every convolution code path (chunk sizes, per-image
  * and wide GEMMs, SIMD and portable im2col, shared and per-thread decompositions) against
- * double-precision references.
+ * double-precision references, and allocation failures inside the threaded kernels (an interposed
+ * aligned_alloc that fails: a thrown error, never a crash).
  *
  * Needs g++ (the addon's build needs it too). Outside CI a missing compiler skips with the reason.
  */
@@ -57,6 +58,11 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     dir = mkdtempSync(join(tmpdir(), 'avgk-native-tests-'));
     await Promise.all([
       compile(join(dir, 'gemm_test'), [join(root, 'native', 'tests', 'gemm_test.cc'), ...gemmSources]),
+      compile(join(dir, 'alloc_fail_test'), [
+        join(root, 'native', 'tests', 'alloc_fail_test.cc'),
+        ...['conv.cc', 'memory.cc'].map((f) => join(kernels, f)),
+        ...gemmSources,
+      ]),
       compile(join(dir, 'conv_test'), [
         join(root, 'native', 'tests', 'conv_test.cc'),
         ...['conv.cc', 'pool.cc', 'batchnorm.cc', 'memory.cc'].map((f) => join(kernels, f)),
@@ -75,6 +81,13 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     // in that slot), none with failures
     expect(r.out.match(/^\w[\w-]*: \d+ cases, 0 failures$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
     expect(r.out).not.toMatch(/: \d+ cases, [1-9]\d* failures/);
+    expect(r.code, r.out.slice(-4000)).toBe(0);
+  }, 300_000);
+
+  it('a failed scratch allocation inside the threaded sgemm / conv2d is a thrown error, not a crash', () => {
+    const r = run(join(dir, 'alloc_fail_test'), []);
+    expect(r.out).toMatch(/^(\d+) checks, 0 failures$/m);
+    expect(Number(r.out.match(/^(\d+) checks/m)?.[1] ?? 0)).toBeGreaterThanOrEqual(20);
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 

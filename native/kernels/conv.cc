@@ -29,6 +29,7 @@
 
 #include <omp.h>
 #include <stdexcept>
+#include <string>
 
 #include "kernels.h"
 #include "vmath.h"
@@ -58,7 +59,11 @@ struct Scratch {
       std::free(p);
       size_t bytes = ((n * sizeof(float)) + 63) / 64 * 64;
       p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p) { cap = 0; throw std::bad_alloc(); }
+      if (!p) {
+        cap = 0;
+        throw std::runtime_error("conv2d: cannot allocate " + std::to_string((bytes + (1u << 20) - 1) >> 20) +
+                                 " MB of scratch");
+      }
       cap = n;
     }
     return p;

@@ -111,8 +111,8 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
   const int64_t kcb = k_block(K, k);
   const int64_t ncb = std::min<int64_t>(NC, ceil_div(ms, MR) * MR);
   const int64_t mcb = std::min<int64_t>(K.MC, ceil_div(nv, NR) * NR);
-  float* bs = t_bufS.get((size_t)ncb * kcb + 64);
-  float* bv = t_bufV.get((size_t)mcb * kcb + 64);
+  float* bs = t_bufS.get_or_throw((size_t)ncb * kcb + 64, "sgemm");
+  float* bv = t_bufV.get_or_throw((size_t)mcb * kcb + 64, "sgemm");
   for (int64_t jc = 0; jc < ms; jc += ncb) {
     const int64_t mcur = std::min(ncb, ms - jc);
     for (int64_t pc = 0; pc < k; pc += kcb) {
@@ -144,7 +144,7 @@ void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int6
   const int64_t k = pa.k, kcb = pa.kcb;
   const int64_t ncb = std::min<int64_t>(K.NC, ceil_div(s1 - s0, MR) * MR);
   const int64_t mcb = std::min<int64_t>(K.MC, ceil_div(nv, NR) * NR);
-  float* bv = t_bufV.get((size_t)mcb * kcb + 64);
+  float* bv = t_bufV.get_or_throw((size_t)mcb * kcb + 64, "sgemm");
   for (int64_t jc = s0; jc < s1; jc += ncb) {
     const int64_t jend = std::min(s1, jc + ncb);
     for (int64_t pc = 0; pc < k; pc += kcb) {
@@ -310,11 +310,15 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
       if (K.small(batch, m, n, k, alpha, A, rsA, csA, bsA, B, rsB, csB, bsB, beta, C, rsC, bsC)) return;
     } else {
       const Problem P = make_problem(K, m, n, k, alpha, A, rsA, csA, bsA, B, rsB, csB, bsB, beta, C, rsC, bsC);
+      RegionErrors errs;
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (int64_t t = 0; t < batch; ++t)
-        if (!K.small(1, m, n, k, alpha, A + t * bsA, rsA, csA, 0, B + t * bsB, rsB, csB, 0, beta, C + t * bsC,
-                     rsC, 0))
-          run_part(K, P, t, Grid{1, 1}, 0);
+        errs.run([&] {
+          if (!K.small(1, m, n, k, alpha, A + t * bsA, rsA, csA, 0, B + t * bsB, rsB, csB, 0, beta, C + t * bsC,
+                       rsC, 0))
+            run_part(K, P, t, Grid{1, 1}, 0);
+        });
+      errs.rethrow();
       return;
     }
   }
@@ -328,23 +332,29 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
 
   // Batch-parallel when every matrix is small or the batch splits evenly.
   if (batch >= nt && (flops1 < gemm_blocking::BATCH_PARALLEL_MAX_FLOPS || batch % nt == 0 || batch >= 4 * nt)) {
+    RegionErrors errs;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t t = 0; t < batch; ++t) run_part(K, P, t, Grid{1, 1}, 0);
+    for (int64_t t = 0; t < batch; ++t) errs.run([&] { run_part(K, P, t, Grid{1, 1}, 0); });
+    errs.rethrow();
     return;
   }
 
   const Grid g = choose_grid(K, P.ms, P.nv, nt, false);
+  RegionErrors errs;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     const int tn = omp_get_num_threads();
-    for (int64_t t = 0; t < batch; ++t) {
-      if (tn == nt)
-        run_part(K, P, t, g, tid);
-      else if (tid == 0)
-        run_part(K, P, t, Grid{1, 1}, 0);  // runtime gave us fewer threads
-    }
+    errs.run([&] {
+      for (int64_t t = 0; t < batch; ++t) {
+        if (tn == nt)
+          run_part(K, P, t, g, tid);
+        else if (tid == 0)
+          run_part(K, P, t, Grid{1, 1}, 0);  // runtime gave us fewer threads
+      }
+    });
   }
+  errs.rethrow();
 }
 
 int64_t packed_a_floats(int64_t m, int64_t k) {
@@ -398,27 +408,33 @@ void sgemm_packed_a(const PackedA& pa, int64_t batch, int64_t n, float alpha, co
     return;
   }
   if (batch >= nt && (flops1 < gemm_blocking::BATCH_PARALLEL_MAX_FLOPS || batch % nt == 0 || batch >= 4 * nt)) {
+    RegionErrors errs;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t t = 0; t < batch; ++t)
-      gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+      errs.run([&] { gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC); });
+    errs.rethrow();
     return;
   }
   const Grid g = choose_grid(K, m, n, nt, true);  // S = the packed A rows, V = the columns of B / C
+  RegionErrors errs;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     const int tn = omp_get_num_threads();
-    for (int64_t t = 0; t < batch; ++t) {
-      if (tn == nt) {
-        const Block b = grid_block(K, m, n, g, tid);
-        if (b.s1 > b.s0 && b.v1 > b.v0)
-          gemm_serial_packed(K, pa, b.s0, b.s1, b.v1 - b.v0, alpha, B + t * bsB + b.v0 * csB, rsB, csB, beta,
-                             C + t * bsC + b.v0, rsC);
-      } else if (tid == 0) {
-        gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+    errs.run([&] {
+      for (int64_t t = 0; t < batch; ++t) {
+        if (tn == nt) {
+          const Block b = grid_block(K, m, n, g, tid);
+          if (b.s1 > b.s0 && b.v1 > b.v0)
+            gemm_serial_packed(K, pa, b.s0, b.s1, b.v1 - b.v0, alpha, B + t * bsB + b.v0 * csB, rsB, csB, beta,
+                               C + t * bsC + b.v0, rsC);
+        } else if (tid == 0) {
+          gemm_serial_packed(K, pa, 0, m, n, alpha, B + t * bsB, rsB, csB, beta, C + t * bsC, rsC);
+        }
       }
-    }
+    });
   }
+  errs.rethrow();
 }
 
 }  // namespace avgk

@@ -1,8 +1,12 @@
 // Internal interfaces shared by the SGEMM driver (gemm.cc) and the micro-kernel files.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <stdexcept>
+#include <string>
 
 namespace avgk {
 namespace gemm_detail {
@@ -34,7 +38,7 @@ struct KernelInfo {
 };
 
 // Grow-only, page-aligned scratch buffer (one per thread: thread_local). get() returns nullptr, and
-// keeps nothing, when the allocation fails.
+// keeps nothing, when the allocation fails (the small-problem path then declines).
 struct AlignedBuf {
   float* p = nullptr;
   size_t n = 0;
@@ -48,7 +52,37 @@ struct AlignedBuf {
     }
     return p;
   }
+  // get(), or a std::runtime_error naming `op` and the size when the allocation fails.
+  float* get_or_throw(size_t need, const char* op) {
+    float* q = get(need);
+    if (!q)
+      throw std::runtime_error(std::string(op) + ": cannot allocate a " +
+                               std::to_string((need * sizeof(float) + (1u << 20) - 1) >> 20) + " MB packing buffer");
+    return q;
+  }
   ~AlignedBuf() { std::free(p); }
+};
+
+// A C++ exception must not leave an OpenMP region (the runtime would call std::terminate and take
+// the process down): every thread's body runs in run(), the first exception is kept, and rethrow()
+// raises it on the calling thread after the region.
+class RegionErrors {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+      if (!failed_.exchange(true)) first_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::exception_ptr first_;
 };
 
 // C = A B seen as C' = S V with the vectors along V's columns (BLIS terminology, see blocking.h).
