@@ -633,6 +633,32 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     });
   });
 
+  it('sigmoidBce with |z| near FLT_MAX and weights up to 4: a finite sum, as in double', () => {
+    // Float per-entry losses (or float partial sums) of such logits overflow to Infinity; the true
+    // sum is a finite double, which is what the TypeScript twin returns.
+    withThreads((nt) => {
+      for (const n of [1, 5, 40, 1000, 100003]) {
+        for (const weighted of [false, true]) {
+          const z = randn(n, 3);
+          for (let i = 0; i < n; i += Math.max(1, Math.floor(n / 37))) z[i] = pickOne([3e38, -3e38, 2.5e38, 1e38, -1e37]);
+          z[n - 1] = 3.3e38;
+          const tg = uniform(n, 0, 1);
+          const w = weighted ? uniform(n, 1, 4) : null;
+          const want = jsBackend.sigmoidBce(z, tg, w, null);
+          const gg = new Float32Array(n);
+          const wg = new Float32Array(n);
+          jsBackend.sigmoidBce(z, tg, w, wg);
+          const got = nb.sigmoidBce(z, tg, w, gg);
+          const tag = `sigmoidBce huge n=${n} weights=${weighted} threads=${nt}`;
+          expect(Number.isFinite(want), `${tag}: the reference is finite`).toBe(true);
+          expect(Number.isFinite(got), `${tag}: finite (got ${got})`).toBe(true);
+          expectScalar(`${tag} loss`, got, want, 1e-5, 0);
+          expectClose(`${tag} grad`, gg, wg, 1e-5, 1e-6);
+        }
+      }
+    });
+  });
+
   // ------------------------------------------------------------------------------- selection
   it('selectKth (duplicates, ±0, ±Infinity, masks, every rank kind)', () => {
     withThreads((nt) => {

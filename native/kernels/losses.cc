@@ -277,14 +277,29 @@ AVGK_INLINE double bce_body(const float* z, const float* t, const float* w, floa
     const float zi = z[i], ti = t[i];
     const float az = zi < 0.0f ? -zi : zi;
     const float e = vm::exp(-az);
-    const float l = (zi > 0.0f ? zi : 0.0f) - zi * ti + vm::log1p_pos(e);
+    // the linear part and the weighting in double: |z| near FLT_MAX (or weights > 1) would overflow
+    // a float (the sum is a double anyway, as in the TypeScript twin)
+    const double l = (static_cast<double>(zi > 0.0f ? zi : 0.0f) - static_cast<double>(zi) * ti) + vm::log1p_pos(e);
     if (G) {
       const float inv = 1.0f / (1.0f + e);
       const float sig = vm::sel(zi >= 0.0f, inv, e * inv);
       g[i] = W ? w[i] * (sig - ti) : (sig - ti);
     }
-    return W ? w[i] * l : l;
+    return W ? static_cast<double>(w[i]) * l : l;
   });
+}
+
+// Σ loss over [0, n) entirely in double: the AVX-512 path's fallback for a block whose float
+// partial sums are huge, infinite or NaN (the float lanes overflow long before a double would).
+template <bool W>
+double bce_sum_double(const float* z, const float* t, const float* w, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double zi = z[i], ti = t[i];
+    const double l = ((zi > 0.0 ? zi : 0.0) - zi * ti) + std::log1p(std::exp(-std::fabs(zi)));
+    s += W ? static_cast<double>(w[i]) * l : l;
+  }
+  return s;
 }
 
 AVGK_INLINE double bce_chunk_body(const float* z, const float* t, const float* w, float* g, int64_t n) {
@@ -312,13 +327,21 @@ AVGK_V512 __m512 bce_vec512(__m512 z, __m512 t, __m512 w, float* g, __mmask16 m)
   return l;
 }
 
-// Σ loss over [0, n): float partials per block of kBlock elements, added to double lanes per block.
+// True when a lane is NaN, infinite or beyond 1e30 in magnitude (float partials no longer trusted).
+AVGK_V512 bool huge_lanes(__m512 v) {
+  const __m512 a = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), v);
+  return _mm512_cmp_ps_mask(a, _mm512_set1_ps(1e30f), _CMP_NLT_UQ) != 0;
+}
+
+// Σ loss over [0, n): float partials per block of kBlock elements, added to double lanes per block;
+// a block whose partials are huge (|z| near FLT_MAX, large weights) is summed again in double.
 template <bool W, bool G>
 AVGK_V512 double bce512(const float* z, const float* t, const float* w, float* g, int64_t n) {
   constexpr int64_t kBlock = 1024;
   __m512d dlo = _mm512_setzero_pd(), dhi = _mm512_setzero_pd();
   const __m512 one = _mm512_set1_ps(1.0f);
-  int64_t i = 0;
+  double slow = 0.0;
+  int64_t i = 0, b0 = 0;  // b0: start of the current block
   while (i + 16 <= n) {
     const int64_t end = std::min(n & ~int64_t{15}, i + kBlock);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -332,15 +355,19 @@ AVGK_V512 double bce512(const float* z, const float* t, const float* w, float* g
       acc0 = _mm512_add_ps(acc0, bce_vec512<W, G>(_mm512_loadu_ps(z + i), _mm512_loadu_ps(t + i),
                                                   W ? _mm512_loadu_ps(w + i) : one, g + i, 0xFFFF));
     }
-    v512::add_to_double(_mm512_add_ps(acc0, acc1), dlo, dhi);
+    const __m512 blk = _mm512_add_ps(acc0, acc1);
+    if (huge_lanes(blk)) slow += bce_sum_double<W>(z + b0, t + b0, w ? w + b0 : nullptr, i - b0);
+    else v512::add_to_double(blk, dlo, dhi);
+    b0 = i;
   }
   if (i < n) {
     const __mmask16 m = v512::tail_mask(n - i);
-    const __m512 l = bce_vec512<W, G>(_mm512_maskz_loadu_ps(m, z + i), _mm512_maskz_loadu_ps(m, t + i),
-                                      W ? _mm512_maskz_loadu_ps(m, w + i) : one, g + i, m);
-    v512::add_to_double(_mm512_maskz_mov_ps(m, l), dlo, dhi);
+    const __m512 l = _mm512_maskz_mov_ps(m, bce_vec512<W, G>(_mm512_maskz_loadu_ps(m, z + i), _mm512_maskz_loadu_ps(m, t + i),
+                                                             W ? _mm512_maskz_loadu_ps(m, w + i) : one, g + i, m));
+    if (huge_lanes(l)) slow += bce_sum_double<W>(z + i, t + i, w ? w + i : nullptr, n - i);
+    else v512::add_to_double(l, dlo, dhi);
   }
-  return _mm512_reduce_add_pd(_mm512_add_pd(dlo, dhi));
+  return _mm512_reduce_add_pd(_mm512_add_pd(dlo, dhi)) + slow;
 }
 
 AVGK_T512 double bce_chunk_avx512(const float* z, const float* t, const float* w, float* g, int64_t n) {
