@@ -69,7 +69,7 @@ struct Scratch {
     return p;
   }
 };
-thread_local Scratch t_col, t_tmp, t_part, t_wpack;
+thread_local Scratch t_col, t_tmp, t_part, t_wpack, t_wrot;
 
 struct Geo {
   int64_t C, H, W, KH, KW, S, P, OH, OW, HW, K, O;
@@ -413,6 +413,86 @@ void add_bias_nchw(float* out, int64_t nb, int64_t O, int64_t HW, const float* b
 }
 
 // ---------------------------------------------------------------------------------------------
+// im2col fused into the GEMM's V packing (sgemm_packed_a_fill) for "flat" convolutions (stride 1,
+// OW == W: every 3x3 pad-1 and 1x1 conv): the micro-panels are filled straight from the input
+// images, so the K x (nb*HW) im2col matrix is never written to memory and read back (that round
+// trip through L3 / DRAM was most of the gap between these convs and an in-cache GEMM). Columns are
+// v = b*HW + q over the images of a chunk; row r = (c*KH + i)*KW + j reads
+//   x[b][c][q + (i-P)*W + (j-P)]  when 0 <= oy+i-P < H and 0 <= ox+j-P < W, else 0.
+struct FlatFill {
+  const float* x;  // first image of the chunk
+  int64_t CHW, plane, H, W, HW, KH, KW, P;
+};
+constexpr int kFillMaxTaps = 16;  // KH, KW up to this (masks per kernel row / column)
+
+inline bool fill_ok(const Geo& g) {
+  return flat_ok(g) && g.HW >= 16 && g.KH <= kFillMaxTaps && g.KW <= kFillMaxTaps && gemm_panel_width() % 16 == 0 &&
+         gemm_panel_width() <= 64;
+}
+
+#ifdef AVGK_HAVE_AVX512_PATH
+// Lanes of 16-column vectors span at most two images (HW >= 16): segment A (image b) and B (b + 1).
+AVGK_AVX512 void flat_fill_avx512(const void* vctx, int64_t p0, int64_t kc, int64_t v0, int64_t nv, int nr,
+                                  float* dst) {
+  const FlatFill& f = *static_cast<const FlatFill*>(vctx);
+  const int nvec = nr / 16;
+  const int64_t npan = (nv + nr - 1) / nr;
+  const int64_t KHW = f.KH * f.KW;
+  __mmask16 mi[kFillMaxTaps][4], mj[kFillMaxTaps][4], mA[4], mB[4];
+  int64_t offA[4], offB[4];
+  for (int64_t pan = 0; pan < npan; ++pan) {
+    float* dp = dst + pan * kc * nr;
+    const int64_t x0 = v0 + pan * nr;
+    for (int u = 0; u < nvec; ++u) {
+      const int64_t vf = x0 + 16 * u;  // column of lane 0
+      const __mmask16 lv = lane_range(0, v0 + nv - vf);
+      const int64_t b = vf / f.HW, split = (b + 1) * f.HW - vf;
+      mA[u] = lv & lane_range(0, split);
+      mB[u] = lv & lane_range(split, 16);
+      offA[u] = b * f.CHW + (vf - b * f.HW);
+      offB[u] = (b + 1) * f.CHW + (vf - (b + 1) * f.HW);
+      for (int i = 0; i < f.KH; ++i) mi[i][u] = 0;
+      for (int j = 0; j < f.KW; ++j) mj[j][u] = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int64_t v = vf + l, q = v % f.HW, oy = q / f.W, ox = q % f.W;
+        for (int i = 0; i < f.KH; ++i) {
+          const int64_t iy = oy + i - f.P;
+          if (iy >= 0 && iy < f.H) mi[i][u] |= (__mmask16)(1u << l);
+        }
+        for (int j = 0; j < f.KW; ++j) {
+          const int64_t ix = ox + j - f.P;
+          if (ix >= 0 && ix < f.W) mj[j][u] |= (__mmask16)(1u << l);
+        }
+      }
+      for (int i = 0; i < f.KH; ++i) mi[i][u] &= lv;
+    }
+    int64_t c = p0 / KHW, i = (p0 / f.KW) % f.KH, j = p0 % f.KW;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* xr = f.x + c * f.plane + (i - f.P) * f.W + (j - f.P);
+      float* d = dp + p * nr;
+      for (int u = 0; u < nvec; ++u) {
+        const __mmask16 m = mi[i][u] & mj[j][u];
+        __m512 v = _mm512_maskz_loadu_ps(m & mA[u], xr + offA[u]);
+        if (mB[u]) v = _mm512_mask_loadu_ps(v, m & mB[u], xr + offB[u]);
+        _mm512_store_ps(d + 16 * u, v);
+      }
+      if (++j == f.KW) {
+        j = 0;
+        if (++i == f.KH) {
+          i = 0;
+          ++c;
+        }
+      }
+    }
+  }
+}
+#endif
+
+FlatFill flat_fill_of(const Geo& g, const float* x) {
+  return FlatFill{x, g.C * g.H * g.W, g.H * g.W, g.H, g.W, g.HW, g.KH, g.KW, g.P};
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tiny-K GEMMs (K = C*kh*kw <= kSmallK, e.g. the first layer of a CNN on 1-channel images): sgemm is
 // store-bound there (k of a few), so use plain vectorised loops instead.
 constexpr int64_t kSmallK = 16;
@@ -627,6 +707,11 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
   // W (O x K) packed once for every chunk's GEMM.
   PackedA pw;
   if (!smallk) pw = pack_a(O, K, w, K, 1, t_wpack.get((size_t)packed_a_floats(O, K)));
+#ifdef AVGK_HAVE_AVX512_PATH
+  const bool fused = !smallk && !g.pointwise() && have_avx512() && fill_ok(g);
+#else
+  const bool fused = false;
+#endif
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
     const float* xb = x + b0 * CHW;
     float* ob = out + b0 * O * HW;
@@ -636,6 +721,23 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
       if (bias) add_bias_nchw(ob, nb, O, HW, bias, nt);
       return;
     }
+#ifdef AVGK_HAVE_AVX512_PATH
+    if (fused && nt == 1) {  // im2col inside the packing (single-threaded GEMMs: per-thread chunks)
+      if (!p.wide) {
+        for (int64_t b = 0; b < nb; ++b) {
+          const FlatFill f = flat_fill_of(g, xb + b * CHW);
+          sgemm_packed_a_fill(pw, HW, 1.f, &flat_fill_avx512, &f, 0.f, ob + b * O * HW, HW);
+        }
+        if (bias) add_bias_nchw(ob, nb, O, HW, bias, 1);
+      } else {
+        const FlatFill f = flat_fill_of(g, xb);
+        float* tmp = t_tmp.get((size_t)O * ldc);
+        sgemm_packed_a_fill(pw, ldc, 1.f, &flat_fill_avx512, &f, 0.f, tmp, ldc);
+        wide_to_nchw(tmp, nb, O, HW, bias, ob, 1);
+      }
+      return;
+    }
+#endif
     float* col = t_col.get((size_t)K * ldc);
     im2col_images(xb, nb, col, ldc, g, nt);
     if (smallk) {
@@ -657,6 +759,26 @@ void conv2d_backward_input(const float* gy, const float* w, float* gx, const Con
   if (N <= 0 || CHW <= 0) return;
   if (O <= 0 || HW <= 0) {
     std::memset(gx, 0, sizeof(float) * N * CHW);
+    return;
+  }
+  // Stride 1 with the output as large as the input ("same" padding, odd square kernel, C >= 16):
+  // gx is the forward convolution of gy with the weights transposed (O <-> C) and rotated by 180
+  // degrees, at the same padding. That is an im2col GEMM (fused into the packing where possible),
+  // with no col2im scatter-add and no zeroing of gx.
+  if (g.S == 1 && g.KH == g.KW && 2 * g.P == g.KH - 1 && g.OH == g.H && g.OW == g.W && g.C >= 16 && !g.pointwise()) {
+    const int64_t KHW = g.KH * g.KW;
+    float* wr = t_wrot.get((size_t)O * K);  // wr[c][o][i][j] = w[o][c][KH-1-i][KW-1-j]
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t t = 0; t < KHW; ++t) wr[(c * O + o) * KHW + t] = w[(o * g.C + c) * KHW + (KHW - 1 - t)];
+    ConvGeom tg = cg;
+    tg.c = O;
+    tg.h = g.OH;
+    tg.w = g.OW;
+    tg.o = g.C;
+    tg.oh = g.H;
+    tg.ow = g.W;
+    conv2d_forward(gy, wr, nullptr, gx, tg);
     return;
   }
   const Plan p = make_plan(g, N, K * HW, 1);

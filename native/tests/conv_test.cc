@@ -456,6 +456,22 @@ static void run_tests() {
       mkconv(2, 256, 8, 8, 512, 1, 1, 2, 0),
   };
   for (const auto& g : real) test_conv(g, 2e-5, "real ");
+  // im2col fused into the GEMM packing (stride 1, OW == W, HW >= 16; single-threaded GEMMs): chunks of
+  // several images, so 16-column vectors straddle two images when HW is not a multiple of 16 (wide
+  // GEMMs), on 1 thread (one chunk of every image) and on 2 (per-thread chunks of a few images);
+  // backward input goes through the same path (rotated weights) when C >= 16.
+  {
+    const int saved = get_num_threads();
+    const ConvGeom fused[] = {mkconv(9, 16, 5, 5, 7, 3, 3, 1, 1),    mkconv(11, 17, 7, 7, 9, 3, 3, 1, 1),
+                              mkconv(10, 16, 14, 14, 8, 3, 3, 1, 1), mkconv(9, 18, 4, 4, 20, 3, 3, 1, 1),
+                              mkconv(10, 16, 6, 9, 5, 3, 3, 1, 1),   mkconv(9, 20, 17, 16, 6, 3, 3, 1, 1),
+                              mkconv(12, 16, 5, 8, 6, 5, 5, 1, 2),   mkconv(9, 16, 8, 8, 70, 3, 1, 1, 1)};
+    for (int nt : {1, 2}) {
+      set_num_threads(nt);
+      for (const auto& g : fused) test_conv(g, 2e-5, nt == 1 ? "fused 1t " : "fused 2t ");
+    }
+    set_num_threads(saved);
+  }
   std::printf("conv: real network shapes, worst relative error %.2e\n", g_worst_conv);
 
   // pooling

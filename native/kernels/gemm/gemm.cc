@@ -137,9 +137,11 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
 }
 
 // One thread, pre-packed S: C rows [s0, s1) (s0 a multiple of MR) x V columns [0, nv).
-//   C points at row 0 / column 0 of the whole C; V at column 0 of this thread's V range.
-void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int64_t s1, int64_t nv, float alpha,
-                        const float* V, int64_t rsV, int64_t csV, float beta, float* C, int64_t rsC) {
+//   C points at row 0 / column 0 of the whole C; pack_v(pc, kc, ic, ncur, dst) packs the V block
+//   (rows [pc, pc+kc), columns [ic, ic+ncur) of this thread's V range) into NR-wide panels.
+template <class PackV>
+void gemm_serial_packed_t(const KernelInfo& K, const PackedA& pa, int64_t s0, int64_t s1, int64_t nv, float alpha,
+                          PackV&& pack_v, float beta, float* C, int64_t rsC) {
   const int MR = K.MR, NR = K.NR;
   const int64_t k = pa.k, kcb = pa.kcb;
   const int64_t ncb = std::min<int64_t>(K.NC, ceil_div(s1 - s0, MR) * MR);
@@ -153,7 +155,7 @@ void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int6
       const float* sblk = pa.data + pc * pa.mpad;
       for (int64_t ic = 0; ic < nv; ic += mcb) {
         const int64_t ncur = std::min(mcb, nv - ic);
-        K.pack(NR, ncur, kc, V + pc * rsV + ic * csV, csV, rsV, bv);
+        pack_v(pc, kc, ic, ncur, bv);
         for (int64_t jr = jc; jr < jend; jr += MR) {
           const int mr = (int)std::min<int64_t>(MR, jend - jr);
           const float* sp = sblk + jr * kc;  // panel jr/MR of this K block: (jr/MR)*MR*kc
@@ -166,6 +168,17 @@ void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int6
       }
     }
   }
+}
+
+// gemm_serial_packed_t with V a strided matrix (V at column 0 of this thread's V range).
+void gemm_serial_packed(const KernelInfo& K, const PackedA& pa, int64_t s0, int64_t s1, int64_t nv, float alpha,
+                        const float* V, int64_t rsV, int64_t csV, float beta, float* C, int64_t rsC) {
+  gemm_serial_packed_t(
+      K, pa, s0, s1, nv, alpha,
+      [&](int64_t pc, int64_t kc, int64_t ic, int64_t ncur, float* bv) {
+        K.pack(K.NR, ncur, kc, V + pc * rsV + ic * csV, csV, rsV, bv);
+      },
+      beta, C, rsC);
 }
 
 void scale_c(int64_t m, int64_t n, float beta, float* C, int64_t rsC) {
@@ -355,6 +368,24 @@ void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const fl
     });
   }
   errs.rethrow();
+}
+
+int gemm_panel_width() { return kernel().NR; }
+
+void sgemm_packed_a_fill(const PackedA& pa, int64_t n, float alpha, VPanelFill fill, const void* ctx, float beta,
+                         float* C, int64_t rsC) {
+  const int64_t m = pa.m, k = pa.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    scale_c(m, n, beta, C, rsC);
+    return;
+  }
+  const KernelInfo& K = kernel();
+  if (pa.mr != K.MR) throw std::logic_error("sgemm_packed_a_fill: A was packed for another micro-kernel");
+  gemm_serial_packed_t(
+      K, pa, 0, m, n, alpha,
+      [&](int64_t pc, int64_t kc, int64_t ic, int64_t ncur, float* bv) { fill(ctx, pc, kc, ic, ncur, K.NR, bv); },
+      beta, C, rsC);
 }
 
 int64_t packed_a_floats(int64_t m, int64_t k) {

@@ -36,6 +36,18 @@ PackedA pack_a(int64_t m, int64_t k, const float* A, int64_t rsA, int64_t csA, f
 void sgemm_packed_a(const PackedA& pa, int64_t batch, int64_t n, float alpha, const float* B, int64_t rsB,
                     int64_t csB, int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC);
 
+// V operand supplied by a callback, straight in the micro-kernel's panel layout (convolution: im2col
+// fused into the packing, so the im2col matrix is never written out). fill(ctx, p0, kc, v0, nv, nr, dst)
+// writes ceil(nv / nr) panels of kc x nr floats, zero past nv:
+//   dst[panel*kc*nr + p*nr + x] = V(p0 + p, v0 + panel*nr + x)   (nr = gemm_panel_width(); dst is
+// 64-byte aligned). It is called once per (K block, V block) of the blocked loops.
+using VPanelFill = void (*)(const void* ctx, int64_t p0, int64_t kc, int64_t v0, int64_t nv, int nr, float* dst);
+int gemm_panel_width();
+// C(i,j) = C[i*rsC + j] (m x n) = alpha * A * V + beta * C with the pre-packed A and V from fill;
+// single-threaded (the caller runs one per thread).
+void sgemm_packed_a_fill(const PackedA& pa, int64_t n, float alpha, VPanelFill fill, const void* ctx, float beta,
+                         float* C, int64_t rsC);
+
 // Thread count used by every multi-threaded kernel. Defaults to the number of physical cores.
 void set_num_threads(int n);
 int get_num_threads();
