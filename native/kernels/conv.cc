@@ -33,6 +33,9 @@
 
 #include "kernels.h"
 #include "vmath.h"
+#if defined(__GNUC__) && defined(__x86_64__)
+#include "gemm/avx512_transpose.h"
+#endif
 
 
 namespace avgk {
@@ -431,57 +434,105 @@ inline bool fill_ok(const Geo& g) {
 }
 
 #ifdef AVGK_HAVE_AVX512_PATH
-// Lanes of 16-column vectors span at most two images (HW >= 16): segment A (image b) and B (b + 1).
+// One vector of 16 consecutive chunk columns vf .. vf+15 (lanes at or past vend are off). With
+// HW >= 16 its lanes span at most two images: segment A (image b) and B (image b + 1), each read
+// through its own base offset. mi[i] / mj[j]: the lanes whose tap of kernel row i / column j lies
+// inside the image (vertical / horizontal padding).
+struct LaneVec {
+  __mmask16 mA, mB;
+  int64_t offA, offB;
+  __mmask16 mi[kFillMaxTaps], mj[kFillMaxTaps];
+};
+
+AVGK_AVX512 inline void lane_vec(const FlatFill& f, int64_t vf, int64_t vend, LaneVec& L) {
+  const __mmask16 lv = lane_range(0, vend - vf);
+  const int64_t b = vf / f.HW, split = (b + 1) * f.HW - vf;
+  L.mA = lv & lane_range(0, split);
+  L.mB = lv & lane_range(split, 16);
+  L.offA = b * f.CHW + (vf - b * f.HW);
+  L.offB = (b + 1) * f.CHW + (vf - (b + 1) * f.HW);
+  for (int i = 0; i < f.KH; ++i) L.mi[i] = 0;
+  for (int j = 0; j < f.KW; ++j) L.mj[j] = 0;
+  for (int l = 0; l < 16; ++l) {
+    const int64_t q = (vf + l) % f.HW, oy = q / f.W, ox = q % f.W;
+    for (int i = 0; i < f.KH; ++i) {
+      const int64_t iy = oy + i - f.P;
+      if (iy >= 0 && iy < f.H) L.mi[i] |= (__mmask16)(1u << l);
+    }
+    for (int j = 0; j < f.KW; ++j) {
+      const int64_t ix = ox + j - f.P;
+      if (ix >= 0 && ix < f.W) L.mj[j] |= (__mmask16)(1u << l);
+    }
+  }
+  for (int i = 0; i < f.KH; ++i) L.mi[i] &= lv;
+}
+
+// The 16 lanes of L for im2col row (c, i, j); xr = x + c*plane + (i-P)*W + (j-P).
+AVGK_AVX512 inline __m512 load_tap(const LaneVec& L, const float* xr, int64_t i, int64_t j) {
+  const __mmask16 m = L.mi[i] & L.mj[j];
+  __m512 v = _mm512_maskz_loadu_ps(m & L.mA, xr + L.offA);
+  if (L.mB) v = _mm512_mask_loadu_ps(v, m & L.mB, xr + L.offB);
+  return v;
+}
+
+// Steps (c, i, j) to the next im2col row.
+inline void next_tap(const FlatFill& f, int64_t& c, int64_t& i, int64_t& j) {
+  if (++j == f.KW) {
+    j = 0;
+    if (++i == f.KH) {
+      i = 0;
+      ++c;
+    }
+  }
+}
+
+// V = the im2col matrix (rows r = K index, columns v = chunk columns): forward convolution.
 AVGK_AVX512 void flat_fill_avx512(const void* vctx, int64_t p0, int64_t kc, int64_t v0, int64_t nv, int nr,
                                   float* dst) {
   const FlatFill& f = *static_cast<const FlatFill*>(vctx);
   const int nvec = nr / 16;
   const int64_t npan = (nv + nr - 1) / nr;
   const int64_t KHW = f.KH * f.KW;
-  __mmask16 mi[kFillMaxTaps][4], mj[kFillMaxTaps][4], mA[4], mB[4];
-  int64_t offA[4], offB[4];
+  LaneVec L[4];
   for (int64_t pan = 0; pan < npan; ++pan) {
     float* dp = dst + pan * kc * nr;
-    const int64_t x0 = v0 + pan * nr;
-    for (int u = 0; u < nvec; ++u) {
-      const int64_t vf = x0 + 16 * u;  // column of lane 0
-      const __mmask16 lv = lane_range(0, v0 + nv - vf);
-      const int64_t b = vf / f.HW, split = (b + 1) * f.HW - vf;
-      mA[u] = lv & lane_range(0, split);
-      mB[u] = lv & lane_range(split, 16);
-      offA[u] = b * f.CHW + (vf - b * f.HW);
-      offB[u] = (b + 1) * f.CHW + (vf - (b + 1) * f.HW);
-      for (int i = 0; i < f.KH; ++i) mi[i][u] = 0;
-      for (int j = 0; j < f.KW; ++j) mj[j][u] = 0;
-      for (int l = 0; l < 16; ++l) {
-        const int64_t v = vf + l, q = v % f.HW, oy = q / f.W, ox = q % f.W;
-        for (int i = 0; i < f.KH; ++i) {
-          const int64_t iy = oy + i - f.P;
-          if (iy >= 0 && iy < f.H) mi[i][u] |= (__mmask16)(1u << l);
-        }
-        for (int j = 0; j < f.KW; ++j) {
-          const int64_t ix = ox + j - f.P;
-          if (ix >= 0 && ix < f.W) mj[j][u] |= (__mmask16)(1u << l);
-        }
-      }
-      for (int i = 0; i < f.KH; ++i) mi[i][u] &= lv;
-    }
+    for (int u = 0; u < nvec; ++u) lane_vec(f, v0 + pan * nr + 16 * u, v0 + nv, L[u]);
     int64_t c = p0 / KHW, i = (p0 / f.KW) % f.KH, j = p0 % f.KW;
     for (int64_t p = 0; p < kc; ++p) {
       const float* xr = f.x + c * f.plane + (i - f.P) * f.W + (j - f.P);
-      float* d = dp + p * nr;
-      for (int u = 0; u < nvec; ++u) {
-        const __mmask16 m = mi[i][u] & mj[j][u];
-        __m512 v = _mm512_maskz_loadu_ps(m & mA[u], xr + offA[u]);
-        if (mB[u]) v = _mm512_mask_loadu_ps(v, m & mB[u], xr + offB[u]);
-        _mm512_store_ps(d + 16 * u, v);
-      }
-      if (++j == f.KW) {
-        j = 0;
-        if (++i == f.KH) {
-          i = 0;
-          ++c;
+      for (int u = 0; u < nvec; ++u) _mm512_store_ps(dp + p * nr + 16 * u, load_tap(L[u], xr, i, j));
+      next_tap(f, c, i, j);
+    }
+  }
+}
+
+// V = the im2col matrix transposed (rows p = chunk columns, columns v = K index): backward weight,
+// gw = gy col^T. 16 taps x 16 columns at a time, transposed in registers.
+AVGK_AVX512 void flat_fill_t_avx512(const void* vctx, int64_t p0, int64_t kc, int64_t v0, int64_t nv, int nr,
+                                    float* dst) {
+  const FlatFill& f = *static_cast<const FlatFill*>(vctx);
+  const int64_t npan = (nv + nr - 1) / nr;
+  const int64_t KHW = f.KH * f.KW;
+  LaneVec L;
+  for (int64_t pb = 0; pb < kc; pb += 16) {
+    lane_vec(f, p0 + pb, p0 + kc, L);
+    const int64_t rows = std::min<int64_t>(16, kc - pb);
+    for (int64_t pan = 0; pan < npan; ++pan) {
+      for (int rg = 0; rg < nr; rg += 16) {
+        const int64_t r0 = v0 + pan * nr + rg, rend = v0 + nv;
+        __m512 t[16];
+        int64_t c = r0 / KHW, i = (r0 / f.KW) % f.KH, j = r0 % f.KW;
+        for (int l = 0; l < 16; ++l) {
+          if (r0 + l < rend) {
+            t[l] = load_tap(L, f.x + c * f.plane + (i - f.P) * f.W + (j - f.P), i, j);
+            next_tap(f, c, i, j);
+          } else {
+            t[l] = _mm512_setzero_ps();
+          }
         }
+        gemm_detail::transpose16(t);
+        float* d = dst + pan * kc * nr + pb * nr + rg;
+        for (int64_t l = 0; l < rows; ++l) _mm512_store_ps(d + l * nr, t[l]);
       }
     }
   }
@@ -817,10 +868,26 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   Plan p = make_plan(g, N, (K + O) * HW, conv_tuning::wgrad_chunk_mult);
   const bool pw = g.pointwise();
   // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
+#ifdef AVGK_HAVE_AVX512_PATH
+  const bool fused = !(K <= kSmallK && conv_tuning::allow_smallk) && !pw && have_avx512() && fill_ok(g);
+#endif
   auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
     const float* xb = x + b0 * CHW;
     const float* gyb = gy + b0 * O * HW;
     const int64_t ldc = nb * HW;
+#ifdef AVGK_HAVE_AVX512_PATH
+    if (fused && nt == 1) {  // col^T straight into the GEMM's packing (single-threaded GEMM)
+      const float* A = gyb;
+      if (nb > 1) {
+        float* tmp = t_tmp.get((size_t)O * ldc);
+        nchw_to_wide(gyb, nb, O, HW, tmp, 1);
+        A = tmp;
+      }
+      const FlatFill f = flat_fill_of(g, xb);
+      sgemm_fill(O, K, ldc, 1.f, A, ldc, 1, &flat_fill_t_avx512, &f, beta, C, K);
+      return;
+    }
+#endif
     const float* B = xb;
     if (!(pw && nb == 1)) {
       float* col = t_col.get((size_t)K * ldc);

@@ -100,10 +100,11 @@ inline int64_t k_block(const KernelInfo& K, int64_t k) {
 
 
 // One thread: C[0:ms, 0:nv] (strides rsC along S, csC along V) = alpha * S V + beta * C.
-//   S(s, p) = S[s*rsS + p*csS] (ms x k), V(p, v) = V[p*rsV + v*csV] (k x nv).
-void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float alpha, const float* S,
-                 int64_t rsS, int64_t csS, const float* V, int64_t rsV, int64_t csV, float beta, float* C,
-                 int64_t rsC, int64_t csC) {
+//   S(s, p) = S[s*rsS + p*csS] (ms x k); pack_v(pc, kc, ic, ncur, dst) packs the V block (rows
+//   [pc, pc+kc), columns [ic, ic+ncur)) into NR-wide panels.
+template <class PackV>
+void gemm_serial_t(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float alpha, const float* S,
+                   int64_t rsS, int64_t csS, PackV&& pack_v, float beta, float* C, int64_t rsC, int64_t csC) {
   const int MR = K.MR, NR = K.NR;
   const int64_t KC = K.KC, NC = K.NC;
   // Balance K blocks (avoid a tiny last block).
@@ -121,7 +122,7 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
       K.pack(MR, mcur, kc, S + jc * rsS + pc * csS, rsS, csS, bs);
       for (int64_t ic = 0; ic < nv; ic += mcb) {
         const int64_t ncur = std::min(mcb, nv - ic);
-        K.pack(NR, ncur, kc, V + pc * rsV + ic * csV, csV, rsV, bv);
+        pack_v(pc, kc, ic, ncur, bv);
         for (int64_t jr = 0; jr < mcur; jr += MR) {
           const int mr = (int)std::min<int64_t>(MR, mcur - jr);
           const float* sp = bs + (jr / MR) * MR * kc;
@@ -134,6 +135,18 @@ void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float a
       }
     }
   }
+}
+
+// gemm_serial_t with V(p, v) = V[p*rsV + v*csV] (k x nv).
+void gemm_serial(const KernelInfo& K, int64_t ms, int64_t nv, int64_t k, float alpha, const float* S,
+                 int64_t rsS, int64_t csS, const float* V, int64_t rsV, int64_t csV, float beta, float* C,
+                 int64_t rsC, int64_t csC) {
+  gemm_serial_t(
+      K, ms, nv, k, alpha, S, rsS, csS,
+      [&](int64_t pc, int64_t kc, int64_t ic, int64_t ncur, float* bv) {
+        K.pack(K.NR, ncur, kc, V + pc * rsV + ic * csV, csV, rsV, bv);
+      },
+      beta, C, rsC, csC);
 }
 
 // One thread, pre-packed S: C rows [s0, s1) (s0 a multiple of MR) x V columns [0, nv).
@@ -386,6 +399,20 @@ void sgemm_packed_a_fill(const PackedA& pa, int64_t n, float alpha, VPanelFill f
       K, pa, 0, m, n, alpha,
       [&](int64_t pc, int64_t kc, int64_t ic, int64_t ncur, float* bv) { fill(ctx, pc, kc, ic, ncur, K.NR, bv); },
       beta, C, rsC);
+}
+
+void sgemm_fill(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA, int64_t csA,
+                VPanelFill fill, const void* ctx, float beta, float* C, int64_t rsC) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    scale_c(m, n, beta, C, rsC);
+    return;
+  }
+  const KernelInfo& K = kernel();
+  gemm_serial_t(
+      K, m, n, k, alpha, A, rsA, csA,
+      [&](int64_t pc, int64_t kc, int64_t ic, int64_t ncur, float* bv) { fill(ctx, pc, kc, ic, ncur, K.NR, bv); },
+      beta, C, rsC, 1);
 }
 
 int64_t packed_a_floats(int64_t m, int64_t k) {

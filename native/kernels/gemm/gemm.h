@@ -48,6 +48,11 @@ int gemm_panel_width();
 void sgemm_packed_a_fill(const PackedA& pa, int64_t n, float alpha, VPanelFill fill, const void* ctx, float beta,
                          float* C, int64_t rsC);
 
+// C (m x n, C(i,j) = C[i*rsC + j]) = alpha * A * V + beta * C with A(i,p) = A[i*rsA + p*csA] (m x k) and
+// V (k x n) from fill; single-threaded.
+void sgemm_fill(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA, int64_t csA,
+                VPanelFill fill, const void* ctx, float beta, float* C, int64_t rsC);
+
 // Thread count used by every multi-threaded kernel. Defaults to the number of physical cores.
 void set_num_threads(int n);
 int get_num_threads();
