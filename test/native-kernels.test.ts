@@ -42,14 +42,25 @@ function compile(out: string, sources: string[]): Promise<void> {
   });
 }
 
-function run(bin: string, args: string[], env: Record<string, string> = {}): { code: number; out: string } {
-  try {
-    const out = execFileSync(bin, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 240_000, maxBuffer: 1 << 24 });
-    return { code: 0, out };
-  } catch (e) {
-    const x = e as { status?: number; stdout?: string; message: string };
-    return { code: x.status ?? -1, out: `${x.stdout ?? ''}\n${x.message}` };
-  }
+// Asynchronous: a synchronous child (gemm_test runs for most of a minute) would block this worker's
+// event loop, and vitest fails the whole run when its RPC calls wait longer than 60 s.
+function run(bin: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    // passive OpenMP waiting: the other vitest worker shares the two cores
+    const p = spawn(bin, args, { env: { OMP_WAIT_POLICY: 'passive', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += String(d)));
+    p.stderr.on('data', (d) => (out += String(d)));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 240_000);
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: -1, out: `${out}\n${e.message}` });
+    });
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out: signal ? `${out}\nkilled by ${signal}` : out });
+    });
+  });
 }
 
 describe.skipIf(skip)('C++ kernel test programs', () => {
@@ -74,8 +85,8 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sgemm and sgemm_packed_a: every micro-kernel, edges, strides, alpha/beta, batches, 1-2 threads', () => {
-    const r = run(join(dir, 'gemm_test'), []);
+  it('sgemm and sgemm_packed_a: every micro-kernel, edges, strides, alpha/beta, batches, 1-2 threads', async () => {
+    const r = await run(join(dir, 'gemm_test'), []);
     expect(r.out).toMatch(/ALL PASSED/);
     // one line per forced kernel and small-GEMM plan (a CPU without AVX-512 runs its best kernel
     // in that slot), none with failures
@@ -84,16 +95,16 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 
-  it('a failed scratch allocation inside the threaded sgemm / conv2d is a thrown error, not a crash', () => {
-    const r = run(join(dir, 'alloc_fail_test'), []);
+  it('a failed scratch allocation inside the threaded sgemm / conv2d is a thrown error, not a crash', async () => {
+    const r = await run(join(dir, 'alloc_fail_test'), []);
     expect(r.out).toMatch(/^(\d+) checks, 0 failures$/m);
     expect(Number(r.out.match(/^(\d+) checks/m)?.[1] ?? 0)).toBeGreaterThanOrEqual(20);
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 
   for (const kernel of ['avx512', 'avx2', 'portable']) {
-    it(`conv2d / pooling / batch norm against double references (${kernel} GEMM)`, () => {
-      const r = run(join(dir, 'conv_test'), ['test'], { AVGK_GEMM_KERNEL: kernel });
+    it(`conv2d / pooling / batch norm against double references (${kernel} GEMM)`, async () => {
+      const r = await run(join(dir, 'conv_test'), ['test'], { AVGK_GEMM_KERNEL: kernel });
       expect(r.out).toMatch(/\d+ checks, 0 failures/);
       expect(r.code, r.out.slice(-4000)).toBe(0);
     }, 300_000);
