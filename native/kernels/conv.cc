@@ -11,6 +11,12 @@
 // Backward weight: gW = sum over chunks of gy_chunk[O, nb*HW] col_chunk^T (k = nb*HW).
 // 1x1/stride 1/pad 0 convs skip im2col in the per-image form; K <= 16 (first layer on 1-channel
 // images) uses dedicated loops instead of sgemm.
+// Fused im2col (AVX-512, "flat" convs: stride 1, OW == W, HW >= 16, single-threaded GEMMs): the
+// forward and backward-weight GEMMs never see a col buffer; their V operand is filled straight from
+// the input images into the micro-panels (sgemm_packed_a_fill / sgemm_fill with flat_fill_avx512 /
+// flat_fill_t_avx512), so the im2col matrix never makes the round trip through L3 / DRAM. Backward
+// input of stride-1 "same" convs (C >= 16) is the forward conv of gy with the weights transposed and
+// rotated by 180 degrees (so it is fused too, and needs no col2im).
 // im2col / col2im: a "flat" path when stride = 1 and OW = W (all 3x3 pad-1 and 1x1 convs): each col
 // row is one contiguous shifted copy / add of the input plane plus border-column fix-ups; AVX-512
 // masked row kernels for stride 2; portable row loops otherwise (target_clones for AVX2/AVX-512).
