@@ -434,9 +434,10 @@ struct FlatFill {
 };
 constexpr int kFillMaxTaps = 16;  // KH, KW up to this (masks per kernel row / column)
 
+// The fused path applies: an AVX-512 CPU (the fills are AVX-512 code) and a flat geometry.
 inline bool fill_ok(const Geo& g) {
-  return flat_ok(g) && g.HW >= 16 && g.KH <= kFillMaxTaps && g.KW <= kFillMaxTaps && gemm_panel_width() % 16 == 0 &&
-         gemm_panel_width() <= 64;
+  return have_avx512() && flat_ok(g) && g.HW >= 16 && g.KH <= kFillMaxTaps && g.KW <= kFillMaxTaps &&
+         gemm_panel_width() % 16 == 0 && gemm_panel_width() <= 64;
 }
 
 #ifdef AVGK_HAVE_AVX512_PATH
@@ -764,11 +765,8 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
   // W (O x K) packed once for every chunk's GEMM.
   PackedA pw;
   if (!smallk) pw = pack_a(O, K, w, K, 1, t_wpack.get((size_t)packed_a_floats(O, K)));
-#ifdef AVGK_HAVE_AVX512_PATH
-  const bool fused = !smallk && !g.pointwise() && have_avx512() && fill_ok(g);
-#else
-  const bool fused = false;
-#endif
+  const bool fused = !smallk && !g.pointwise() && fill_ok(g);  // (false without the AVX-512 path)
+  (void)fused;
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
     const float* xb = x + b0 * CHW;
     float* ob = out + b0 * O * HW;
@@ -874,9 +872,8 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   Plan p = make_plan(g, N, (K + O) * HW, conv_tuning::wgrad_chunk_mult);
   const bool pw = g.pointwise();
   // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
-#ifdef AVGK_HAVE_AVX512_PATH
-  const bool fused = !(K <= kSmallK && conv_tuning::allow_smallk) && !pw && have_avx512() && fill_ok(g);
-#endif
+  const bool fused = !(K <= kSmallK && conv_tuning::allow_smallk) && !pw && fill_ok(g);
+  (void)fused;
   auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
     const float* xb = x + b0 * CHW;
     const float* gyb = gy + b0 * O * HW;
