@@ -465,8 +465,14 @@ AVGK_AVX512 inline void lane_vec(const FlatFill& f, int64_t vf, int64_t vend, La
   L.offB = (b + 1) * f.CHW + (vf - (b + 1) * f.HW);
   for (int i = 0; i < f.KH; ++i) L.mi[i] = 0;
   for (int j = 0; j < f.KW; ++j) L.mj[j] = 0;
+  // (q, oy, ox) of lane 0, then stepped lane by lane (no divisions in the loop)
+  const int64_t OH = f.HW / f.W;  // (flat geometry: OW == W)
+  int64_t q = vf % f.HW, oy = q / f.W, ox = q % f.W;
   for (int l = 0; l < 16; ++l) {
-    const int64_t q = (vf + l) % f.HW, oy = q / f.W, ox = q % f.W;
+    if (l > 0 && ++ox == f.W) {
+      ox = 0;
+      if (++oy == OH) oy = 0;  // the next image
+    }
     for (int i = 0; i < f.KH; ++i) {
       const int64_t iy = oy + i - f.P;
       if (iy >= 0 && iy < f.H) L.mi[i] |= (__mmask16)(1u << l);
@@ -579,13 +585,15 @@ AVGK_AVX512 void flat_fill_t_avx512(const void* vctx, int64_t p0, int64_t kc, in
     lane_vec(f, p0 + pb, p0 + kc, L);
     if (table) tap_table(f, &L, 1, T);
     const int64_t rows = std::min<int64_t>(16, kc - pb);
+    // tap and channel of K index r0, carried from block to block (r0 steps by 16)
+    int64_t tap = v0 % KHW;
+    const float* xc = f.x + (v0 / KHW) * f.plane;
     for (int64_t pan = 0; pan < npan; ++pan) {
       for (int rg = 0; rg < nr; rg += 16) {
         const int64_t r0 = v0 + pan * nr + rg, rend = v0 + nv;
         __m512 t[16];
         if (table && r0 + 16 <= rend) {
-          int64_t tap = r0 % KHW;
-          const float* xc = f.x + (r0 / KHW) * f.plane;
+#pragma GCC unroll 16
           for (int l = 0; l < 16; ++l) {
             const float* xr = xc + T.shift[tap];
             __m512 v = _mm512_maskz_loadu_ps(T.a[0][tap], xr + L.offA);
