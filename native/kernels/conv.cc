@@ -43,6 +43,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "region_errors.h"
 #include "vmath.h"
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "gemm/avx512_transpose.h"
@@ -814,17 +815,10 @@ void run_chunks(const Plan& p, int64_t N, F&& fn) {
     for (int64_t c = 0; c < nchunks; ++c) fn(c * p.nb, std::min(p.nb, N - c * p.nb), p.nt);
     return;
   }
-  std::exception_ptr err = nullptr;
+  RegionErrors errs;
 #pragma omp parallel for num_threads(p.nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
-    try {
-      fn(c * p.nb, std::min(p.nb, N - c * p.nb), 1);
-    } catch (...) {
-#pragma omp critical(avgk_conv_err)
-      if (!err) err = std::current_exception();
-    }
-  }
-  if (err) std::rethrow_exception(err);
+  for (int64_t c = 0; c < nchunks; ++c) errs.run([&] { fn(c * p.nb, std::min(p.nb, N - c * p.nb), 1); });
+  errs.rethrow();
 }
 
 }  // namespace
@@ -998,21 +992,18 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   const int nt = (int)std::min<int64_t>(p.nt, nchunks);
   const int64_t OK = O * K;
   float* parts = t_part.get((size_t)nt * OK);
-  std::exception_ptr err = nullptr;
+  RegionErrors errs;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     const int tn = omp_get_num_threads();
     float* mine = parts + (int64_t)tid * OK;
     const int64_t c0 = nchunks * tid / tn, c1 = nchunks * (tid + 1) / tn;
-    try {
+    const bool ok = errs.run([&] {
       if (c1 <= c0) std::memset(mine, 0, sizeof(float) * OK);
       for (int64_t c = c0; c < c1; ++c) chunk(c * p.nb, std::min(p.nb, N - c * p.nb), 1, mine, c == c0 ? 0.f : 1.f);
-    } catch (...) {
-#pragma omp critical(avgk_conv_err)
-      if (!err) err = std::current_exception();
-      std::memset(mine, 0, sizeof(float) * OK);
-    }
+    });
+    if (!ok) std::memset(mine, 0, sizeof(float) * OK);  // (the call throws after the region)
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (int64_t e0 = 0; e0 < OK; e0 += 1024) {
@@ -1024,7 +1015,7 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
       }
     }
   }
-  if (err) std::rethrow_exception(err);
+  errs.rethrow();
 }
 
 }  // namespace avgk

@@ -1,8 +1,8 @@
 // Allocation failures inside the multi-threaded kernels: each must reach the caller as a C++
 // exception (which the addon turns into a JS Error), never std::terminate or a null dereference.
 // The test program interposes aligned_alloc (the kernels' scratch buffers come from it), makes it
-// fail, and checks that sgemm, sgemm_packed_a and conv2d_forward throw on 1 and 2 threads, then
-// that they compute the right result once memory is available again.
+// fail, and checks that sgemm, sgemm_packed_a and conv2d (forward, backward weight, backward input)
+// throw on 1 and 2 threads, then that they compute the right result once memory is available again.
 //   g++ -O3 -std=c++17 -fopenmp -Inative/kernels native/tests/alloc_fail_test.cc native/kernels/conv.cc
 //       native/kernels/memory.cc native/kernels/gemm/*.cc -o /tmp/alloc_fail_test
 // Exit status 0 iff every check passed; the last line is "N checks, F failures".
@@ -21,10 +21,11 @@
 
 static std::atomic<bool> g_fail_alloc{false};
 static std::atomic<long> g_refused{0};
+static std::atomic<long> g_allow{0};  // while failing: this many allocations still succeed first
 
 // Interposed for the whole program (the kernels are linked into this executable).
 extern "C" void* aligned_alloc(size_t alignment, size_t size) noexcept {
-  if (g_fail_alloc.load()) {
+  if (g_fail_alloc.load() && g_allow.fetch_sub(1) <= 0) {
     g_refused.fetch_add(1);
     return nullptr;
   }
@@ -40,9 +41,11 @@ static void check(bool ok, const std::string& what) {
   }
 }
 
-// Runs f with allocation failing; expects an exception whose message contains `needle`.
+// Runs f with allocation failing (after `allow` successful ones); expects an exception whose
+// message contains `needle`.
 template <class F>
-static void expect_throw(const std::string& name, const char* needle, F&& f) {
+static void expect_throw(const std::string& name, const char* needle, F&& f, long allow = 0) {
+  g_allow = allow;
   g_fail_alloc = true;
   const long before = g_refused.load();
   std::string msg;
@@ -105,6 +108,15 @@ int main() {
     for (auto& v : x) v = lcg(s);
     for (auto& v : w) v = lcg(s);
     expect_throw("conv2d_forward" + t, "cannot allocate", [&] { conv2d_forward(x.data(), w.data(), nullptr, out.data(), g); });
+    // backward weight: per-thread partial sums inside the conv's own OpenMP region at 2 threads
+    std::vector<float> gw(w.size()), gx(x.size());
+    expect_throw("conv2d_backward_weight" + t, "cannot allocate",
+                 [&] { conv2d_backward_weight(x.data(), out.data(), gw.data(), g); });
+    if (threads == 2)  // the partial sums allocated, the threads' scratch refused (inside the region)
+      expect_throw("conv2d_backward_weight, in the region" + t, "cannot allocate",
+                   [&] { conv2d_backward_weight(x.data(), out.data(), gw.data(), g); }, 1);
+    expect_throw("conv2d_backward_input" + t, "cannot allocate",
+                 [&] { conv2d_backward_input(out.data(), w.data(), gx.data(), g); });
   }
 
   // memory is back: the same calls succeed and are right

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "../region_errors.h"
+
 namespace avgk {
 namespace gemm_detail {
 
@@ -61,28 +63,6 @@ struct AlignedBuf {
     return q;
   }
   ~AlignedBuf() { std::free(p); }
-};
-
-// A C++ exception must not leave an OpenMP region (the runtime would call std::terminate and take
-// the process down): every thread's body runs in run(), the first exception is kept, and rethrow()
-// raises it on the calling thread after the region.
-class RegionErrors {
- public:
-  template <class F>
-  void run(F&& f) noexcept {
-    try {
-      f();
-    } catch (...) {
-      if (!failed_.exchange(true)) first_ = std::current_exception();
-    }
-  }
-  void rethrow() const {
-    if (first_) std::rethrow_exception(first_);
-  }
-
- private:
-  std::atomic<bool> failed_{false};
-  std::exception_ptr first_;
 };
 
 // C = A B seen as C' = S V with the vectors along V's columns (BLIS terminology, see blocking.h).
