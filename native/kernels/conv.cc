@@ -26,11 +26,6 @@
 // sgemm called inside our parallel regions runs on one thread (it checks omp_in_parallel()).
 // Backward weight in per-thread mode uses per-thread partial sums reduced in a fixed order, so the
 // result does not depend on scheduling.
-// GCC 12's false -Wmaybe-uninitialized inside the AVX-512 intrinsic headers (GCC PR105593), as in
-// losses.cc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -230,7 +225,7 @@ void col2im_plane_rows(const float* __restrict col, int64_t ldc, float* __restri
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "simd.h"
 #define AVGK_HAVE_AVX512_PATH 1
 #define AVGK_AVX512 __attribute__((target("avx512f")))
 
@@ -486,30 +481,11 @@ AVGK_AVX512 inline void lane_vec(const FlatFill& f, int64_t vf, int64_t vend, La
   for (int i = 0; i < f.KH; ++i) L.mi[i] &= lv;
 }
 
-// The 16 lanes of L for im2col row (c, i, j); xr = x + c*plane + (i-P)*W + (j-P).
-AVGK_AVX512 inline __m512 load_tap(const LaneVec& L, const float* xr, int64_t i, int64_t j) {
-  const __mmask16 m = L.mi[i] & L.mj[j];
-  __m512 v = _mm512_maskz_loadu_ps(m & L.mA, xr + L.offA);
-  if (L.mB) v = _mm512_mask_loadu_ps(v, m & L.mB, xr + L.offB);
-  return v;
-}
-
-// Steps (c, i, j) to the next im2col row.
-inline void next_tap(const FlatFill& f, int64_t& c, int64_t& i, int64_t& j) {
-  if (++j == f.KW) {
-    j = 0;
-    if (++i == f.KH) {
-      i = 0;
-      ++c;
-    }
-  }
-}
-
 // Per-panel tables of a fill: for each kernel tap t = i*KW + j, the offset of its input from the
 // output pixel ((i-P)*W + j-P) and, for each of the panel's vectors, the lanes of its segments A
 // and B whose tap lies inside the image (so the inner loop is one mask load per vector, no mask
-// arithmetic and no (c, i, j) stepping).
-constexpr int kFillMaxKhw = 64;  // KH*KW up to this use the tables (else the generic loop)
+// arithmetic and no (c, i, j) stepping). Sized for every geometry fill_ok admits.
+constexpr int kFillMaxKhw = kFillMaxTaps * kFillMaxTaps;
 struct TapTable {
   int64_t shift[kFillMaxKhw];
   __mmask16 a[4][kFillMaxKhw], b[4][kFillMaxKhw];
@@ -537,37 +513,25 @@ AVGK_AVX512 void flat_fill_avx512(const void* vctx, int64_t p0, int64_t kc, int6
   TapTable T;
   for (int64_t pan = 0; pan < npan; ++pan) {
     float* dp = dst + pan * kc * nr;
-    for (int u = 0; u < nvec; ++u) lane_vec(f, v0 + pan * nr + 16 * u, v0 + nv, L[u]);
-    if (KHW <= kFillMaxKhw) {
-      tap_table(f, L, nvec, T);
-      bool anyB = false;
-      for (int u = 0; u < nvec; ++u) anyB |= L[u].mB != 0;
-      int64_t c = p0 / KHW, t = p0 % KHW;
-      const float* xc = f.x + c * f.plane;
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* xr = xc + T.shift[t];
-        if (!anyB) {
-          for (int u = 0; u < nvec; ++u)
-            _mm512_store_ps(dp + p * nr + 16 * u, _mm512_maskz_loadu_ps(T.a[u][t], xr + L[u].offA));
-        } else {
-          for (int u = 0; u < nvec; ++u) {
-            __m512 v = _mm512_maskz_loadu_ps(T.a[u][t], xr + L[u].offA);
-            v = _mm512_mask_loadu_ps(v, T.b[u][t], xr + L[u].offB);
-            _mm512_store_ps(dp + p * nr + 16 * u, v);
-          }
-        }
-        if (++t == KHW) {
-          t = 0;
-          xc += f.plane;
-        }
-      }
-      continue;
+    bool anyB = false;
+    for (int u = 0; u < nvec; ++u) {
+      lane_vec(f, v0 + pan * nr + 16 * u, v0 + nv, L[u]);
+      anyB |= L[u].mB != 0;
     }
-    int64_t c = p0 / KHW, i = (p0 / f.KW) % f.KH, j = p0 % f.KW;
+    tap_table(f, L, nvec, T);
+    int64_t t = p0 % KHW;
+    const float* xc = f.x + (p0 / KHW) * f.plane;
     for (int64_t p = 0; p < kc; ++p) {
-      const float* xr = f.x + c * f.plane + (i - f.P) * f.W + (j - f.P);
-      for (int u = 0; u < nvec; ++u) _mm512_store_ps(dp + p * nr + 16 * u, load_tap(L[u], xr, i, j));
-      next_tap(f, c, i, j);
+      const float* xr = xc + T.shift[t];
+      for (int u = 0; u < nvec; ++u) {
+        __m512 v = _mm512_maskz_loadu_ps(T.a[u][t], xr + L[u].offA);
+        if (anyB) v = _mm512_mask_loadu_ps(v, T.b[u][t], xr + L[u].offB);
+        _mm512_store_ps(dp + p * nr + 16 * u, v);
+      }
+      if (++t == KHW) {
+        t = 0;
+        xc += f.plane;
+      }
     }
   }
 }
@@ -579,41 +543,32 @@ AVGK_AVX512 void flat_fill_t_avx512(const void* vctx, int64_t p0, int64_t kc, in
   const FlatFill& f = *static_cast<const FlatFill*>(vctx);
   const int64_t npan = (nv + nr - 1) / nr;
   const int64_t KHW = f.KH * f.KW;
-  const bool table = KHW <= kFillMaxKhw;
   LaneVec L;
   TapTable T;
   for (int64_t pb = 0; pb < kc; pb += 16) {
     lane_vec(f, p0 + pb, p0 + kc, L);
-    if (table) tap_table(f, &L, 1, T);
+    tap_table(f, &L, 1, T);
     const int64_t rows = std::min<int64_t>(16, kc - pb);
     // tap and channel of K index r0, carried from block to block (r0 steps by 16)
     int64_t tap = v0 % KHW;
     const float* xc = f.x + (v0 / KHW) * f.plane;
     for (int64_t pan = 0; pan < npan; ++pan) {
       for (int rg = 0; rg < nr; rg += 16) {
-        const int64_t r0 = v0 + pan * nr + rg, rend = v0 + nv;
+        const int64_t r0 = v0 + pan * nr + rg, valid = std::min<int64_t>(16, v0 + nv - r0);
         __m512 t[16];
-        if (table && r0 + 16 <= rend) {
 #pragma GCC unroll 16
-          for (int l = 0; l < 16; ++l) {
-            const float* xr = xc + T.shift[tap];
-            __m512 v = _mm512_maskz_loadu_ps(T.a[0][tap], xr + L.offA);
-            if (L.mB) v = _mm512_mask_loadu_ps(v, T.b[0][tap], xr + L.offB);
-            t[l] = v;
-            if (++tap == KHW) {
-              tap = 0;
-              xc += f.plane;
-            }
+        for (int l = 0; l < 16; ++l) {
+          if (l >= valid) {  // past the last K index (only in the last block)
+            t[l] = _mm512_setzero_ps();
+            continue;
           }
-        } else {
-          int64_t c = r0 / KHW, i = (r0 / f.KW) % f.KH, j = r0 % f.KW;
-          for (int l = 0; l < 16; ++l) {
-            if (r0 + l < rend) {
-              t[l] = load_tap(L, f.x + c * f.plane + (i - f.P) * f.W + (j - f.P), i, j);
-              next_tap(f, c, i, j);
-            } else {
-              t[l] = _mm512_setzero_ps();
-            }
+          const float* xr = xc + T.shift[tap];
+          __m512 v = _mm512_maskz_loadu_ps(T.a[0][tap], xr + L.offA);
+          if (L.mB) v = _mm512_mask_loadu_ps(v, T.b[0][tap], xr + L.offB);
+          t[l] = v;
+          if (++tap == KHW) {
+            tap = 0;
+            xc += f.plane;
           }
         }
         gemm_detail::transpose16(t);
