@@ -3,12 +3,6 @@
 // vectorisable loops: sums use 16 float lanes over blocks of at most kBlock elements, and the block
 // sums are accumulated in double. Training statistics are two-pass (mean, then the centred sum of
 // squares, corrected for the rounding of the mean), so large means do not cancel.
-// GCC 12's false -Wmaybe-uninitialized inside the AVX-512 intrinsic headers (GCC PR105593), as in
-// losses.cc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"  // (_mm512_reduce_add_pd: the same __Y operand)
-#endif
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -17,7 +11,7 @@
 #include "vmath.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "simd.h"
 #endif
 
 

@@ -1,9 +1,4 @@
 // Fused losses: softmax cross-entropy with label smoothing, sigmoid binary cross-entropy.
-// GCC 12 reports a false -Wmaybe-uninitialized inside the AVX-512 intrinsic headers (their
-// _mm512_undefined_* operands, GCC PR105593) wherever they are inlined; the location is the header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -11,7 +11,7 @@
 #include <limits>
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "simd.h"
 #endif
 
 #include "kernels.h"

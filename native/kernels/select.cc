@@ -6,11 +6,6 @@
 //   down to the radix path. One pass over x in the common case.
 // - otherwise, or when the bracket missed: radix selection (11 + 11 + 10 bits), a histogram pass
 //   and a gather pass over x, then passes over the candidates.
-// GCC 12's false -Wmaybe-uninitialized inside the AVX-512 intrinsic headers (GCC PR105593), as in
-// losses.cc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,7 +16,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "simd.h"
 #endif
 
 #include "kernels.h"

@@ -6,9 +6,7 @@
 // Accuracy: exp and log within ~2 ulp (Cephes polynomials), so ~2e-7 relative.
 #pragma once
 #include <omp.h>
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "simd.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // units whose callers carry the AVX-512 target attribute and run after the CPU check.
 #pragma once
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "../simd.h"
 
 #define AVGK_AVX512_TRANSPOSE_TARGET __attribute__((target("avx512f")))
 

@@ -1,6 +1,6 @@
 // AVX2+FMA SGEMM micro-kernel (6x16). Compiled without -march flags: per-function target attribute,
 // only called after __builtin_cpu_supports() checks.
-#include <immintrin.h>
+#include "../simd.h"
 
 #include "blocking.h"
 #include "gemm_internal.h"

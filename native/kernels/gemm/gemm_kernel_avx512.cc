@@ -1,6 +1,6 @@
 // AVX-512 SGEMM micro-kernels and packing routines. Compiled WITHOUT -march flags: every function
 // carries its own target attribute and is only called after __builtin_cpu_supports() checks.
-#include <immintrin.h>
+#include "../simd.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -17,7 +17,7 @@
 // plan only (never on the thread count): N and T run one FMA chain over p = 0..k-1 and then store
 // C = alpha*acc (beta == 0: C is never read) or C = beta*C + alpha*acc, exactly like the blocked
 // driver's micro-kernels for k <= KC; G sums KK interleaved chains at the end.
-#include <immintrin.h>
+#include "../simd.h"
 
 #include <algorithm>
 #include <array>
