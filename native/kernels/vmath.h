@@ -211,13 +211,15 @@ namespace v512 {
 #define AVGK_V512 AVGK_T512 inline __attribute__((always_inline))
 
 // exp(x) for x ≤ 0 (or NaN): 0 below -104 (gradual underflow through scalef), NaN propagates.
-// exp(r) ≈ 1 + r + r²·P3(r) on |r| ≤ ln2/2 (near-minimax, 1.1e-7 relative), ~2 ulp overall.
+// exp(r) ≈ 1 + r + r²·P3(r) on |r| ≤ ln2/2 (near-minimax, 1.1e-7 relative). The reduction
+// r = x - n·ln2 uses one float constant (one FMA, not a hi/lo pair): its 1.9e-9 error times |n|
+// grows with |n|: measured against double exp, at most 3.9e-7 relative over the normal range and
+// 2.1e-7 for x > -20. The FMA-bound exp takes ~18 % less time on Zen 4 (0.17 -> 0.14 ns per float).
 AVGK_V512 __m512 exp_nonpos(__m512 x) {
   x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // second operand returned for NaN: propagates
   const __m512 n =
       _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693147182464599609375f), x);
   // Estrin's scheme, (1 + r) + r²·((c2 + c3 r) + r²·(c4 + c5 r)): 3 dependent FMAs instead of 5
   // (these loops are latency-bound: fewer links in the chain means more vectors in flight)
   const __m512 r2 = _mm512_mul_ps(r, r);
