@@ -3,6 +3,11 @@
  * synthetic data), process RSS sampled at step `sampleAt` and at the end. A leak (a tape that is
  * never freed, a grow-only cache, a native buffer never released) shows up as RSS growth.
  *
+ * Both samples are taken right after a full garbage collection (the child runs with --expose-gc),
+ * so they measure what is retained, not how much garbage happens to await the collector: without
+ * it, the external + ArrayBuffer memory alone moved between 25 and 72 MB from one sample to the
+ * next, and one run of an unchanged build read +11.7 % where the others read +3 to +6 %.
+ *
  * Runs in a child process (a fresh heap, so that the other benchmarks' garbage does not move RSS)
  * when the harness runs from compiled JavaScript; in-process otherwise (under vitest).
  */
@@ -22,6 +27,8 @@ export interface MemoryResult {
   externalAtSampleMB: number;
   externalEndMB: number;
   growth: number;
+  /** whether both samples followed a full GC (false in-process, where gc() is not exposed) */
+  gc: boolean;
   seconds: number;
   lastLoss: number;
   backend: string;
@@ -35,14 +42,31 @@ export function memoryLoop(steps: number, sampleAt: number): MemoryResult {
   let at: NodeJS.MemoryUsage | null = null;
   let rssMax = 0;
   let loss = NaN;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const settled = (): NodeJS.MemoryUsage => {
+    if (gc) {
+      // V8 releases ArrayBuffer backing stores on a background thread: collect, give it 100 ms,
+      // collect again
+      gc();
+      Atomics.wait(pause, 0, 0, 100);
+      gc();
+    }
+    return process.memoryUsage();
+  };
+  let gcMs = 0;
   const t0 = performance.now();
   for (let i = 1; i <= steps; i++) {
     loss = s.step();
     if (i % 250 === 0 || i === sampleAt) rssMax = Math.max(rssMax, process.memoryUsage.rss());
-    if (i === sampleAt) at = process.memoryUsage();
+    if (i === sampleAt) {
+      const g0 = performance.now();
+      at = settled();
+      gcMs += performance.now() - g0;
+    }
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const end = process.memoryUsage();
+  const seconds = (performance.now() - t0 - gcMs) / 1000;
+  const end = settled();
   const a = at ?? end;
   return {
     steps,
@@ -55,6 +79,7 @@ export function memoryLoop(steps: number, sampleAt: number): MemoryResult {
     externalAtSampleMB: (a.external + a.arrayBuffers) / MB,
     externalEndMB: (end.external + end.arrayBuffers) / MB,
     growth: end.rss / a.rss - 1,
+    gc: gc !== undefined,
     seconds,
     lastLoss: loss,
     backend: backendName(),
@@ -74,7 +99,7 @@ export function runMemory(runFile: string, steps: number, sampleAt: number, thre
   let r: MemoryResult;
   let where: string;
   if (runFile.endsWith('.js')) {
-    const child = spawnSync(process.execPath, [runFile, '--memory-child', String(steps), String(sampleAt), String(threads)], {
+    const child = spawnSync(process.execPath, ['--expose-gc', runFile, '--memory-child', String(steps), String(sampleAt), String(threads)], {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
       // the child must use the parent's backend (an error, not a silent fallback, if it cannot)
@@ -98,6 +123,7 @@ export function runMemory(runFile: string, steps: number, sampleAt: number, thre
     ratios: { 'rss-growth': r.growth },
     extra: {
       where,
+      gcBeforeSamples: r.gc,
       backend: r.backend,
       rssAtSampleMB: round(r.rssAtSampleMB),
       rssEndMB: round(r.rssEndMB),

@@ -348,7 +348,7 @@ export async function main(argv: string[]): Promise<number> {
       out(o, `${r.name} [${r.shape}] thr=${t}: RSS ${x.rssAtSampleMB} MB at step ${memSampleAt} → ${x.rssEndMB} MB at step ${memSteps} ` +
         `(growth ${((r.ratios?.['rss-growth'] ?? 0) * 100).toFixed(1)}%, target < 10%; max ${x.rssMaxMB} MB; ` +
         `heap ${x.heapAtSampleMB} → ${x.heapEndMB} MB; external+arrayBuffers ${x.externalAtSampleMB} → ${x.externalEndMB} MB; ` +
-        `${(r.seconds * 1e3).toFixed(2)} ms/step, ${x.where})`);
+        `${(r.seconds * 1e3).toFixed(2)} ms/step, ${x.where}, ${x.gcBeforeSamples ? 'each sample after a full GC' : 'no GC before the samples'})`);
     } catch (e) {
       process.stderr.write(`memory benchmark failed: ${(e as Error).message}\n`);
     }
