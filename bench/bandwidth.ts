@@ -1,6 +1,6 @@
 /**
  * Memory-bound kernels in GB/s (bytes read + written): the fused losses (softmaxCrossEntropy and
- * sigmoidBce, both with their gradient), selectKth on n = 1e7, and the copy baselines they are
+ * sigmoidBce, both with their gradient, on 4e7 floats), selectKth on n = 1e7, and the copy baselines they are
  * compared with in the same run: the backend's contiguous copy of the same bytes, which is a memcpy
  * per thread chunk, so the baseline runs on as many threads as the kernel it is the bar for (a
  * single-threaded copy would make the 2-thread ratios look about twice as good as they are).
@@ -15,8 +15,17 @@ export interface BandwidthSizes {
   selectN: number;
 }
 
+/**
+ * Full sizes: the fused losses run on 4·10^7 floats (160 MB per array), as STREAM sizes its arrays,
+ * well beyond the last-level cache, so that the copy they are compared with measures the memory's
+ * bandwidth. At 10^7 floats (40 MB per array) a 2-thread copy on the Zen 5 machine ran partly from
+ * L3 (115-121 GB/s, against 73 GB/s from 100 MB arrays up); one thread read 42-48 GB/s at either size.
+ * selectKth keeps the issue's n = 10^7, against a copy of those same bytes.
+ */
 export function bandwidthSizes(quick: boolean): BandwidthSizes {
-  return quick ? { ceRows: 10_000, ceCols: 100, bceN: 1_000_000, selectN: 1_000_000 } : { ceRows: 100_000, ceCols: 100, bceN: 10_000_000, selectN: 10_000_000 };
+  return quick
+    ? { ceRows: 10_000, ceCols: 100, bceN: 1_000_000, selectN: 1_000_000 }
+    : { ceRows: 400_000, ceCols: 100, bceN: 40_000_000, selectN: 10_000_000 };
 }
 
 /** Bytes moved by each kernel (reads + writes). */

@@ -606,6 +606,32 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     });
   });
 
+  it('softmaxCrossEntropy: a NaN logit makes the loss and its row NaN; -Infinity logits get exactly 0 gradient', () => {
+    withThreads(() => {
+      for (const cols of [10, 100, 1000]) {
+        const rows = 40; // more than the 8 rows per renormalisation of the native loss product
+        const x = logits(rows, cols, false);
+        for (let r = 0; r < rows; r++) x[r * cols + ((r * 3) % cols)] = -Infinity;
+        x[5 * cols + 1] = -200; // e^(x - max) below the float range: 0, as in the reference
+        const labels = Int32Array.from({ length: rows }, (_, r) => (r * 7 + 1) % cols);
+        const wg = new Float32Array(x.length), gg = new Float32Array(x.length).fill(NaN);
+        const wl = jsBackend.softmaxCrossEntropy(x, labels, rows, cols, 0, wg);
+        const gl = nb.softmaxCrossEntropy(x, labels, rows, cols, 0, gg);
+        expect(Number.isFinite(gl)).toBe(true);
+        expectScalar(`softmaxCE -inf logits cols=${cols} loss`, gl, wl, 1e-5, 1e-5 * rows);
+        expectClose(`softmaxCE -inf logits cols=${cols} grad`, gg, wg, 1e-5, 1e-6);
+        for (let r = 0; r < rows; r++) expect(gg[r * cols + ((r * 3) % cols)]).toBe(0);
+        expect(gg[5 * cols + 1]).toBe(0);
+        const y = Float32Array.from(x);
+        y[17 * cols + 2] = NaN;
+        const gn = new Float32Array(x.length);
+        expect(nb.softmaxCrossEntropy(y, labels, rows, cols, 0, gn)).toBeNaN();
+        for (let c = 0; c < cols; c++) expect(gn[17 * cols + c]).toBeNaN();
+        expect(Number.isNaN(gn[16 * cols])).toBe(false);
+      }
+    });
+  });
+
   it('sigmoidBce (weights / grad null or not, |z| up to 1e4)', () => {
     withThreads((nt) => {
       for (const n of [1, 2, 17, 1000, 100003]) {
