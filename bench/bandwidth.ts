@@ -19,7 +19,7 @@ export interface BandwidthSizes {
  * Full sizes: the fused losses run on 4·10^7 floats (160 MB per array), as STREAM sizes its arrays,
  * well beyond the last-level cache, so that the copy they are compared with measures the memory's
  * bandwidth. At 10^7 floats (40 MB per array) a 2-thread copy on the Zen 5 machine ran partly from
- * L3 (115-121 GB/s, against 73 GB/s from 100 MB arrays up); one thread read 42-48 GB/s at either size.
+ * L3 (115-121 GB/s, against 67 GB/s at 160 MB); one thread read 41-48 GB/s at 40 MB, 41-42 at 160 MB.
  * selectKth keeps the issue's n = 10^7, against a copy of those same bytes.
  */
 export function bandwidthSizes(quick: boolean): BandwidthSizes {
