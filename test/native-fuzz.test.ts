@@ -396,6 +396,21 @@ describe.skipIf(!addon)('native addon fuzz', () => {
     expect(() => a.selectKth(new Float32Array([1, 2, 3]), 0, null)).toThrow(/^avgk native selectKth: m = 0 is out of range/);
     expect(() => a.selectKth(new Float32Array(0), 1, null)).toThrow(/^avgk native selectKth: /);
     {
+      // large n (the sampled path and its vector pass): every NaN is counted, wherever it sits
+      const n = 200_003; // a scalar tail after the last 16-entry vector
+      const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 1000);
+      const nanAt = [5, 4096 * 7 + 15, n - 2];
+      for (const i of nanAt) x[i] = NaN;
+      new Uint32Array(x.buffer)[100_000] = 0xffc00001; // a negative NaN with a payload
+      for (const m of [1, 1000, 100_000]) {
+        expect(() => a.selectKth(x, m, null)).toThrow(/^avgk native selectKth: x contains 4 NaN entries/);
+      }
+      const mask = new Uint8Array(n).fill(1);
+      for (const i of [...nanAt, 100_000]) mask[i] = 0;
+      const finite = Array.from(x).filter((_, i) => mask[i] === 1).sort((p, q) => q - p);
+      expect(a.selectKth(x, 1000, mask)).toBe(Math.fround(finite[999]!));
+    }
+    {
       // the fused-ReLU arguments of batch norm
       const f = (n: number) => new Float32Array(n);
       expect(() => a.batchNormBackward(f(6), f(6), f(2), f(2), f(2), f(6), f(2), f(2), 1, 2, 3, 1e-5, true, f(5)))
