@@ -322,7 +322,7 @@ AVGK_INLINE double bce_chunk_body(const float* z, const float* t, const float* w
 template <bool W, bool G>
 AVGK_V512 __m512 bce_vec512(__m512 z, __m512 t, __m512 w, float* g, __mmask16 m) {
   const __m512 nabs = _mm512_or_ps(z, _mm512_set1_ps(-0.0f));  // -|z|
-  const __m512 e = v512::exp_nonpos_tab(nabs);                     // e^{-|z|} ∈ [0, 1]
+  const __m512 e = v512::exp_nonpos_tab(nabs);                 // e^{-|z|} ∈ [0, 1]
   // max(z,0) - z t + log1p(e^{-|z|})
   __m512 l = _mm512_add_ps(_mm512_fnmadd_ps(z, t, _mm512_max_ps(z, _mm512_setzero_ps())), v512::log1p_01_tab(e));
   if (W) l = _mm512_mul_ps(w, l);

@@ -210,16 +210,17 @@ AVGK_INLINE double lane_sum(int64_t n, F&& f) {
 namespace v512 {
 #define AVGK_V512 AVGK_T512 inline __attribute__((always_inline))
 
-// exp(x) for x <= 0 (or NaN) with a 16-entry table of 2^(j/16) and a degree-3 polynomial. It
-// replaced a Cody-Waite + degree-5 + scalef version with as many vector operations, of which 7 ran
-// on the FMA pipes plus a half-rate scalef, against 6 here: softmax CE at 10^7 logits went from 0.23
-// to 0.21 ns per logit on Zen 5 (with the log-free loss sum in losses.cc, 0.20). y = x·16/ln2 + 1.5·2^23 holds
-// n = round(x·16/ln2) in its low bits; permutexvar reads j = n & 15 from them, and n >> 4 goes into
-// the exponent by an integer add of n << 19 onto entries stored as bits(2^(j/16)) - (j << 19) (the
-// j << 19 part cancels). r = x - n·ln2/16, |r| <= ln2/32, e^r - 1 = r + r²(1/2 + r/6) (error below
-// 1e-8). Max relative error 3.1e-7 against double exp over [-87.33, 0]. Below -87.33 (where e^x is
-// subnormal, down to -inf) it returns 0: the last FMA is masked off there, which also discards the
-// integer arithmetic's out-of-range exponent. NaN lanes stay on (unordered compare) and propagate.
+// exp(x) for x <= 0 (or NaN) with a 16-entry table of 2^(j/16) and a degree-3 polynomial.
+// y = x·16/ln2 + 1.5·2^23 holds n = round(x·16/ln2) in its low bits; permutexvar reads j = n & 15
+// from them, and n >> 4 goes into the exponent by an integer add of n << 19 onto entries stored as
+// bits(2^(j/16)) - (j << 19) (the j << 19 part cancels). r = x - n·ln2/16, |r| <= ln2/32,
+// e^r - 1 = r + r²(1/2 + r/6) (error below 1e-8). Max relative error 3.1e-7 against double exp
+// over [-87.33, 0]. Below -87.33 (where e^x is subnormal, down to -inf) it returns 0: the last FMA
+// is masked off there, which also discards the integer arithmetic's out-of-range exponent. NaN
+// lanes stay on (unordered compare) and propagate.
+// It replaced a Cody-Waite + degree-5 + scalef exp with as many vector operations, of which 7 ran
+// on the FMA pipes plus a half-rate scalef, against 6 here: softmax CE at 10^7 logits went from
+// 0.23 to 0.21 ns per logit on Zen 5 (0.20 with the log-free loss sum in losses.cc).
 AVGK_V512 __m512 exp_nonpos_tab(__m512 x) {
   alignas(64) static const int32_t kT[16] = {
 #define E(j, v) static_cast<int32_t>(v - (j << 19))
