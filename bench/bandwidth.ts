@@ -1,9 +1,10 @@
 /**
  * Memory-bound kernels in GB/s (bytes read + written): the fused losses (softmaxCrossEntropy and
- * sigmoidBce, both with their gradient, on 4e7 floats), selectKth on n = 1e7, and the copy baselines they are
- * compared with in the same run: the backend's contiguous copy of the same bytes, which is a memcpy
- * per thread chunk, so the baseline runs on as many threads as the kernel it is the bar for (a
- * single-threaded copy would make the 2-thread ratios look about twice as good as they are).
+ * sigmoidBce, both with their gradient, on 4e7 floats), selectKth on n = 1e7, and the copy
+ * baselines they are compared with in the same run: the backend's contiguous copy of the same
+ * bytes, which is a memcpy per thread chunk, so the baseline runs on as many threads as the kernel
+ * it is the bar for (a single-threaded copy would make the 2-thread ratios look about twice as good
+ * as they are).
  */
 import { backend } from '../src/backend/index.js';
 import { fillRandom, type BenchCase } from './harness.js';

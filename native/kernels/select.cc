@@ -262,11 +262,15 @@ AVGK_INLINE void bracket_body(const uint32_t* __restrict u, const uint8_t* __res
 AVGK_MULTIVERSION(void, bracket, (const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo, uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B), (u, mask, n, klo, khi, out, cap, B))
 
 #if AVGK_X86
+// key_of on 16 lanes.
+AVGK_V512 __m512i key_of_zmm(__m512i v) {
+  return _mm512_xor_si512(v, _mm512_or_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+}
+
 // AVX-512 version of bracket: 16 entries per step, in-bracket ones appended with vpcompressd
 // (register form + a plain store).
 AVGK_T512 void bracket_zmm_masked(const uint32_t* __restrict u, const uint8_t* __restrict mask, int64_t n, uint32_t klo,
                                   uint32_t khi, uint32_t* __restrict out, int64_t cap, Bracket* B) {
-  const __m512i top = _mm512_set1_epi32(static_cast<int>(0x80000000u));
   const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
   const __m512i inf = _mm512_set1_epi32(0x7F800000);
   const __m512i vlo = _mm512_set1_epi32(static_cast<int>(klo));
@@ -279,7 +283,7 @@ AVGK_T512 void bracket_zmm_masked(const uint32_t* __restrict u, const uint8_t* _
     int64_t i = i0;
     for (; i + 16 <= e; i += 16) {
       const __m512i v = _mm512_loadu_si512(u + i);
-      const __m512i k = _mm512_xor_si512(v, _mm512_or_si512(_mm512_srai_epi32(v, 31), top));
+      const __m512i k = key_of_zmm(v);
       const __m128i mb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(mask + i));
       const __mmask16 on = _mm_test_epi8_mask(mb, mb);
       const __mmask16 isnan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(v, absm), inf);
@@ -310,7 +314,6 @@ AVGK_T512 void bracket_zmm_masked(const uint32_t* __restrict u, const uint8_t* _
 // any NaN makes the caller throw, and a block that has one is counted exactly (its NaNs only).
 AVGK_T512 void bracket_zmm_all(const uint32_t* __restrict u, int64_t n, uint32_t klo, uint32_t khi,
                                uint32_t* __restrict out, int64_t cap, Bracket* B) {
-  const __m512i top = _mm512_set1_epi32(static_cast<int>(0x80000000u));
   const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
   const __m512i inf = _mm512_set1_epi32(0x7F800000);
   const __m512i vlo = _mm512_set1_epi32(static_cast<int>(klo));
@@ -325,7 +328,7 @@ AVGK_T512 void bracket_zmm_all(const uint32_t* __restrict u, int64_t n, uint32_t
     int64_t i = i0;
     for (; i + 16 <= e; i += 16) {
       const __m512i v = _mm512_loadu_si512(u + i);
-      const __m512i k = _mm512_xor_si512(v, _mm512_or_si512(_mm512_srai_epi32(v, 31), top));
+      const __m512i k = key_of_zmm(v);
       amax = _mm512_max_epu32(amax, _mm512_and_si512(v, absm));
       gtv = _mm512_mask_sub_epi32(gtv, _mm512_cmpgt_epu32_mask(k, vhi), gtv, minus1);  // +1 where k > khi
       const __mmask16 inb = _mm512_mask_cmple_epu32_mask(_mm512_cmpge_epu32_mask(k, vlo), k, vhi);
