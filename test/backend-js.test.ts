@@ -125,6 +125,7 @@ const unaryRef: Record<UnaryOp, (x: number, p: number, q: number) => number> = {
   [Unary.abs]: (x) => Math.abs(x),
   [Unary.pow]: (x, p) => Math.pow(x, p),
   [Unary.affine]: (x, p, q) => p * x + q,
+  [Unary.clamp]: (x, p, q) => Math.min(q, Math.max(p, x)),
 };
 
 /** Each op with a domain away from kinks and singularities, and parameters. */
@@ -142,6 +143,7 @@ const unaryCases: { name: string; op: UnaryOp; lo: number; hi: number; p: number
   { name: 'pow 2', op: Unary.pow, lo: -2, hi: 2, p: 2, q: 0 },
   { name: 'pow -0.5', op: Unary.pow, lo: 0.2, hi: 3, p: -0.5, q: 0 },
   { name: 'affine', op: Unary.affine, lo: -3, hi: 3, p: -1.75, q: 0.5 },
+  { name: 'clamp', op: Unary.clamp, lo: -3, hi: 3, p: -1.25, q: 0.75 },
 ];
 
 describe('unary', () => {
@@ -215,6 +217,7 @@ const binaryRef: Record<BinaryOp, (a: number, b: number) => number> = {
   [Binary.div]: (a, b) => a / b,
   [Binary.max]: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
   [Binary.min]: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)),
+  [Binary.ge]: (a, b) => (a >= b ? 1 : 0),
 };
 
 /** A random view of `shape`: permuted layout, padded rows, offset, some dimensions broadcast. */

@@ -130,7 +130,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
 
   it('unary (every op, sizes 1..70001, 1 and 2 threads, in place)', () => {
     withThreads((nt) => {
-      for (let op = 0 as UnaryOp; op <= 9; op = (op + 1) as UnaryOp) {
+      for (let op = 0 as UnaryOp; op <= Unary.clamp; op = (op + 1) as UnaryOp) {
         for (const n of SIZES) {
           const ps = op === Unary.pow ? [2, 3, 0, 1, -1, 0.5, 1.7] : op === Unary.affine ? [-1.5] : [0];
           for (const p of ps) {
@@ -153,7 +153,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
 
   it('unary on NaN / Infinity / -0 data', () => {
     const x = new Float32Array([NaN, Infinity, -Infinity, -0, 0, 1e-40, -1e-40, 3.4e38, -3.4e38]);
-    for (let op = 0 as UnaryOp; op <= 9; op = (op + 1) as UnaryOp) {
+    for (let op = 0 as UnaryOp; op <= Unary.clamp; op = (op + 1) as UnaryOp) {
       const want = new Float32Array(x.length);
       const got = new Float32Array(x.length);
       jsBackend.unary(op, x, want, 2, 1);
@@ -164,7 +164,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
 
   it('unaryBackward (every op)', () => {
     withThreads((nt) => {
-      for (let op = 0 as UnaryOp; op <= 9; op = (op + 1) as UnaryOp) {
+      for (let op = 0 as UnaryOp; op <= Unary.clamp; op = (op + 1) as UnaryOp) {
         for (const n of SIZES) {
           for (const p of op === Unary.pow ? [2, 0, 1, 3, 1.7] : [0.75]) {
             const x = unaryInput(op, n, p);
@@ -209,7 +209,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
     withThreads((nt) => {
       for (let t = 0; t < 300; t++) {
         const shape = t === 0 ? [300, 301] : randShape();
-        const op = randInt(0, 5) as BinaryOp;
+        const op = randInt(0, Binary.ge) as BinaryOp;
         const a = randomView(shape, true);
         const b = randomView(shape, true);
         if (op === Binary.max || op === Binary.min) {
@@ -536,7 +536,7 @@ describe.skipIf(!addon)('native parity with the TypeScript backend', () => {
         nb.batchNormBackward(x, gy, gamma, wm, wv, g1, g2, g3, n, c, hw, eps, training, relu ? wo : null);
         expectClose(`${tag} gx`, g1, w1, 1e-3, 1e-4);
         expectClose(`${tag} ggamma`, g2, w2, 1e-4, 1e-4);
-        expectClose(`${tag} gbeta`, g3, w3, 1e-5, 1e-5);
+        expectClose(`${tag} gbeta`, g3, w3, 1e-4, 1e-4); // a float32 sum of n·hw terms, like ggamma
       }
     });
   });

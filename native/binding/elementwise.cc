@@ -5,7 +5,7 @@ namespace avgk_binding {
 namespace {
 
 bool usesX(int op) {
-  return op == avgk::U_LOG || op == avgk::U_RELU || op == avgk::U_ABS || op == avgk::U_POW;
+  return op == avgk::U_LOG || op == avgk::U_RELU || op == avgk::U_ABS || op == avgk::U_POW || op == avgk::U_CLAMP;
 }
 bool usesY(int op) {
   return op == avgk::U_EXP || op == avgk::U_SQRT || op == avgk::U_SIGMOID || op == avgk::U_TANH;
@@ -14,7 +14,7 @@ bool usesY(int op) {
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Args a(info, "unary");
   a.count(5, "op, x, out, p, q");
-  const int op = static_cast<int>(a.integer(0, "op", avgk::U_NEG, avgk::U_AFFINE));
+  const int op = static_cast<int>(a.integer(0, "op", avgk::U_NEG, avgk::U_LAST));
   Buf<float> x = a.f32(1, "x");
   Buf<float> out = a.f32(2, "out");
   const float p = a.finiteF32(3, "p");
@@ -28,7 +28,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
 Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
   Args a(info, "unaryBackward");
   a.count(7, "op, x, y, gy, gx, p, q");
-  const int op = static_cast<int>(a.integer(0, "op", avgk::U_NEG, avgk::U_AFFINE));
+  const int op = static_cast<int>(a.integer(0, "op", avgk::U_NEG, avgk::U_LAST));
   Buf<float> x = a.f32(1, "x");
   Buf<float> y = a.f32(2, "y");
   Buf<float> gy = a.f32(3, "gy");
@@ -93,7 +93,7 @@ bool sameMapping(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Args a(info, "binary");
   a.count(9, "op, a, aOffset, aStrides, b, bOffset, bStrides, out, shape");
-  const int op = static_cast<int>(a.integer(0, "op", avgk::B_ADD, avgk::B_MIN));
+  const int op = static_cast<int>(a.integer(0, "op", avgk::B_ADD, avgk::B_LAST));
   Buf<float> A = a.f32(1, "a");
   const int64_t aOff = a.integer(2, "aOffset", 0, kMaxInt);
   Buf<float> B = a.f32(4, "b");

@@ -87,6 +87,9 @@ AVGK_INLINE void unary_chunk_body(int op, const float* x, float* out, int64_t n,
         for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(pd * x[i] + qd);
       }
       break;
+    case U_CLAMP:  // NaN passes through (both compares are false)
+      for (int64_t i = 0; i < n; ++i) out[i] = x[i] < p ? p : (x[i] > q ? q : x[i]);
+      break;
     default:
       break;
   }
@@ -142,6 +145,9 @@ AVGK_INLINE void unary_backward_chunk_body(int op, const float* x, const float* 
     case U_AFFINE:
       for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * p;
       break;
+    case U_CLAMP:
+      for (int64_t i = 0; i < n; ++i) gx[i] = (x[i] >= p && x[i] <= q) ? gy[i] : 0.0f;
+      break;
     default:
       break;
   }
@@ -158,6 +164,7 @@ AVGK_INLINE float bop(float a, float b) {
   // max/min propagate NaN (like Math.max / Math.min)
   if constexpr (OP == B_MAX) return (a != a || b != b) ? a + b : (a > b ? a : b);
   if constexpr (OP == B_MIN) return (a != a || b != b) ? a + b : (a < b ? a : b);
+  if constexpr (OP == B_GE) return a >= b ? 1.0f : 0.0f;
   return 0.0f;
 }
 
@@ -185,6 +192,7 @@ AVGK_INLINE void binary_row_body(int op, const float* a, int64_t sa, const float
     case B_DIV: binary_row_t<B_DIV>(a, sa, b, sb, out, n); break;
     case B_MAX: binary_row_t<B_MAX>(a, sa, b, sb, out, n); break;
     case B_MIN: binary_row_t<B_MIN>(a, sa, b, sb, out, n); break;
+    case B_GE: binary_row_t<B_GE>(a, sa, b, sb, out, n); break;
     default: break;
   }
 }
@@ -276,14 +284,14 @@ void for_rows(const Layout& L, int64_t begin, int64_t end, Row&& row) {
 }  // namespace
 
 void unary(int op, const float* x, float* out, int64_t n, float p, float q) {
-  if (op < U_NEG || op > U_AFFINE) throw std::invalid_argument("unknown unary op code " + std::to_string(op));
+  if (op < U_NEG || op > U_LAST) throw std::invalid_argument("unknown unary op code " + std::to_string(op));
   int64_t work = (op == U_POW && !(p == 2.0f || p == 1.0f || p == 0.0f || p == 3.0f)) ? 8 : 1;
   if (op == U_EXP || op == U_LOG || op == U_SIGMOID || op == U_TANH) work = 2;
   parallel_for(n, [&](int64_t b, int64_t e) { unary_chunk(op, x + b, out + b, e - b, p, q); }, work);
 }
 
 void unary_backward(int op, const float* x, const float* y, const float* gy, float* gx, int64_t n, float p, float q) {
-  if (op < U_NEG || op > U_AFFINE) throw std::invalid_argument("unknown unary op code " + std::to_string(op));
+  if (op < U_NEG || op > U_LAST) throw std::invalid_argument("unknown unary op code " + std::to_string(op));
   parallel_for(n, [&](int64_t b, int64_t e) {
     unary_backward_chunk(op, x ? x + b : nullptr, y ? y + b : nullptr, gy + b, gx + b, e - b, p, q);
   });
@@ -291,7 +299,7 @@ void unary_backward(int op, const float* x, const float* y, const float* gy, flo
 
 void binary(int op, const float* a, const int64_t* aStrides, const float* b, const int64_t* bStrides, float* out,
             const int64_t* shape, int ndim) {
-  if (op < B_ADD || op > B_MIN) throw std::invalid_argument("unknown binary op code " + std::to_string(op));
+  if (op < B_ADD || op > B_LAST) throw std::invalid_argument("unknown binary op code " + std::to_string(op));
   if (ndim < 0 || ndim > 8) throw std::invalid_argument("binary supports at most 8 dimensions");
   int64_t total = 1;
   int64_t oStrides[8];

@@ -5,12 +5,11 @@
 #pragma once
 #include <cstdint>
 #include "gemm/gemm.h"
+#include "ops.h"
 
 namespace avgk {
 
-// Op codes: keep in sync with Unary / Binary in src/backend/types.ts.
-enum UnaryOp : int { U_NEG = 0, U_EXP, U_LOG, U_SQRT, U_RELU, U_SIGMOID, U_TANH, U_ABS, U_POW, U_AFFINE };
-enum BinaryOp : int { B_ADD = 0, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN };
+using namespace avgk_ops;  // op codes (native/ops.h, generated from src/backend/ops.ts)
 
 struct ConvGeom { int64_t n, c, h, w, o, kh, kw, stride, pad, oh, ow; };
 struct PoolGeom { int64_t n, c, h, w, k, stride, pad, oh, ow; };

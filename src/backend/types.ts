@@ -17,33 +17,8 @@
 export type F32 = Float32Array;
 export type I32 = Int32Array;
 
-/** Elementwise unary ops. The numeric codes are shared with native/ (see native/common/ops.h). */
-export const Unary = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  relu: 4,
-  sigmoid: 5,
-  tanh: 6,
-  abs: 7,
-  /** x^p, p is the kernel's scalar parameter */
-  pow: 8,
-  /** a*x + b with (a, b) = (p, q), the kernel's two scalar parameters */
-  affine: 9,
-} as const;
-export type UnaryOp = (typeof Unary)[keyof typeof Unary];
-
-/** Elementwise binary ops with broadcasting through strides. Codes shared with native/. */
-export const Binary = {
-  add: 0,
-  sub: 1,
-  mul: 2,
-  div: 3,
-  max: 4,
-  min: 5,
-} as const;
-export type BinaryOp = (typeof Binary)[keyof typeof Binary];
+export { Unary, Binary, type UnaryOp, type BinaryOp } from './ops.js';
+import type { UnaryOp, BinaryOp } from './ops.js';
 
 /** Geometry of a 2-D convolution on NCHW data with OIHW weights (square stride and padding). */
 export interface ConvGeom {

@@ -71,6 +71,12 @@ export function unary(op: UnaryOp, x: F32, out: F32, p: number, q: number): void
     case Unary.affine:
       for (let i = 0; i < n; i++) out[i] = p * x[i]! + q;
       return;
+    case Unary.clamp: // NaN passes through (both compares are false)
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        out[i] = v < p ? p : v > q ? q : v;
+      }
+      return;
     default:
       throw new Error(`unary: unknown op code ${String(op)}`);
   }
@@ -136,6 +142,13 @@ export function unaryBackward(op: UnaryOp, x: F32, y: F32, gy: F32, gx: F32, p: 
       return;
     case Unary.affine: // p
       for (let i = 0; i < n; i++) gx[i] = gy[i]! * p;
+      return;
+    case Unary.clamp: // 1 inside [p, q] (bounds included, as PyTorch), else 0
+      checkSameLength('unaryBackward', 'x', x, 'gy', gy);
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        gx[i] = v >= p && v <= _q ? gy[i]! : 0;
+      }
       return;
     default:
       throw new Error(`unaryBackward: unknown op code ${String(op)}`);
@@ -231,6 +244,9 @@ function binaryRow(
         out[oi] = u < v || u !== u ? u : v;
       }
       return;
+    case Binary.ge:
+      for (; oi < end; oi++, ai += as, bi += bs) out[oi] = a[ai]! >= b[bi]! ? 1 : 0;
+      return;
     default:
       throw new Error(`binary: unknown op code ${String(op)}`);
   }
@@ -249,7 +265,7 @@ export function binary(
   checkLength('binary', 'out', out, total, detail);
   checkStrided('binary', 'a', a, aOffset, shape, aStrides, `${detail}, offset ${aOffset}, strides [${aStrides.join(', ')}]`);
   checkStrided('binary', 'b', b, bOffset, shape, bStrides, `${detail}, offset ${bOffset}, strides [${bStrides.join(', ')}]`);
-  if (op < Binary.add || op > Binary.min) throw new Error(`binary: unknown op code ${String(op)}`);
+  if (op < Binary.add || op > Binary.ge) throw new Error(`binary: unknown op code ${String(op)}`);
   if (total === 0) return;
 
   const outStrides = contiguousStrides(shape);
