@@ -45,7 +45,7 @@ export function makeTrainSetup(w: TrainWorkload, seed = 0): TrainSetup {
     const loss = method.loss(out, { labels, indices });
     loss.backward();
     opt.step();
-    return loss.data[loss.offset] as number;
+    return loss.item();
   };
   return { model, method, opt, x, labels, indices, step };
 }

@@ -258,7 +258,7 @@ describe('layer gradients', () => {
     expect(ySeq.toFlatArray()).toEqual(yStep.toFlatArray());
     expect(c1.weight.grad!.toFlatArray()).toEqual(c2.weight.grad!.toFlatArray());
     expect(b1.weight.grad!.toFlatArray()).toEqual(b2.weight.grad!.toFlatArray());
-    expect(Array.from(b1.runningVar)).toEqual(Array.from(b2.runningVar));
+    expect(b1.runningVar.toFlatArray()).toEqual(b2.runningVar.toFlatArray());
     // a ReLU subclass (it may override forward) is left alone
     class LoudReLU extends nn.ReLU {}
     const y3 = new nn.Sequential(new nn.BatchNorm2d(2), new LoudReLU()).forward(x);

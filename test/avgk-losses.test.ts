@@ -288,7 +288,7 @@ describe('loss gradients by central finite differences (both heads)', () => {
     build().loss({ softmax: la, multilabel: lz }, ctx).backward();
     for (const [head, t] of [['softmax', la], ['multilabel', lz]] as const) {
       if (uses[head]) continue;
-      const g = t.grad ? Array.from(t.grad.contiguousData()) : [];
+      const g = t.grad ? t.grad.toFlatArray() : [];
       expect(g.every((v) => v === 0), `${name}: ${head} head gradient`).toBe(true);
     }
   }
@@ -345,7 +345,7 @@ describe('loss gradients by central finite differences (both heads)', () => {
       };
       expect(loss.item()).toBeCloseTo(partF(f) + partG(gb), 5);
       loss.backward();
-      const grad = lf.grad!.contiguousData();
+      const grad = lf.grad!.dataSync();
       const h = 1e-4;
       const fdOf = (fn: (x: ArrayLike<number>) => number, x0: ArrayLike<number>, e: number): number => {
         const xp = Float64Array.from(x0);
@@ -355,7 +355,7 @@ describe('loss gradients by central finite differences (both heads)', () => {
         return (up - fn(xp)) / (2 * h);
       };
       for (let e = 0; e < bc; e++) expect(grad[e], `f entry ${e}`).toBeCloseTo(fdOf(partF, f, e), 4);
-      expect(la.grad === null || Array.from(la.grad.contiguousData()).every((v) => v === 0)).toBe(true);
+      expect(la.grad === null || la.grad.toFlatArray().every((v) => v === 0)).toBe(true);
       // g: Adam's first step moves each entry by lr·10 against the sign of its gradient
       const before = Float32Array.from(g);
       m.afterStep!(0.001);

@@ -61,13 +61,15 @@ inline bool overlaps(const Span& a, const Span& b) {
 
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), env_(info.Env()), op_(op) {}
+  // prefix: the error messages' first words ("avgk native", or "avgk cuda" in the CUDA addon)
+  Args(const Napi::CallbackInfo& info, const char* op, const char* prefix = "avgk native")
+      : info_(info), env_(info.Env()), op_(op), prefix_(prefix) {}
 
   Napi::Env env() const { return env_; }
   const char* op() const { return op_; }
 
   [[noreturn]] void fail(const std::string& msg) const {
-    throw Napi::Error::New(env_, std::string("avgk native ") + op_ + ": " + msg);
+    throw Napi::Error::New(env_, std::string(prefix_) + " " + op_ + ": " + msg);
   }
 
   // Exact argument count.
@@ -127,6 +129,7 @@ class Args {
   const Napi::CallbackInfo& info_;
   Napi::Env env_;
   const char* op_;
+  const char* prefix_;
 };
 
 template <typename T>
@@ -269,6 +272,53 @@ Reach reachOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& str
 bool injective(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
 // Same, allocation-free, for nd <= 16 dimensions (larger nd: false).
 bool injective(const int64_t* shape, const int64_t* strides, int nd);
+
+// Checks that buf[offset + Σ i_d strides[d]] stays inside buf for every index of shape; returns the
+// byte span touched (empty when the shape has no elements).
+template <typename T>
+Span stridedSpan(const Args& a, const Buf<T>& b, int64_t offset, const std::vector<int64_t>& shape,
+                 const std::vector<int64_t>& strides, const char* offName, const char* stridesName) {
+  Span s;
+  s.name = b.name;
+  Reach r = reachOf(shape, strides);
+  if (r.empty) return s;
+  const int64_t lo = offset + r.lo, hi = offset + r.hi;
+  if (lo < 0 || hi >= b.len) {
+    a.fail(std::string(b.name) + " has " + std::to_string(b.len) + " elements but " + offName + "=" +
+           std::to_string(offset) + " with " + stridesName + "=" + shapeStr(strides) + " over shape " +
+           shapeStr(shape) + " reaches indices [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  s.lo = b.bytesBegin() + lo * static_cast<int64_t>(sizeof(T));
+  s.hi = b.bytesBegin() + (hi + 1) * static_cast<int64_t>(sizeof(T));
+  return s;
+}
+
+inline std::vector<int64_t> contiguous(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> st(shape.size());
+  int64_t s = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    st[d] = s;
+    s *= shape[d];
+  }
+  return st;
+}
+
+// Same element mapping on every dimension that has more than one index.
+inline bool sameMapping(const std::vector<int64_t>& shape, const std::vector<int64_t>& s1, const std::vector<int64_t>& s2) {
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1 && s1[d] != s2[d]) return false;
+  return true;
+}
+
+// A unary op's scalar parameter: finite as float32, except clamp's bounds, which may be ±Infinity.
+inline float scalarParam(const Args& a, int op, size_t i, const char* name) {
+  if (op == avgk_ops::U_CLAMP) {
+    const double d = a.number(i, name);
+    if (d != d) a.fail(std::string(name) + " (a clamp bound) must not be NaN");
+    return static_cast<float>(d);
+  }
+  return a.finiteF32(i, name);
+}
 
 // Per-family Init functions (called by native/addon.cc).
 void InitElementwise(Napi::Env env, Napi::Object exports);

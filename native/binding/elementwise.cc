@@ -17,8 +17,8 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   const int op = static_cast<int>(a.integer(0, "op", avgk::U_NEG, avgk::U_LAST));
   Buf<float> x = a.f32(1, "x");
   Buf<float> out = a.f32(2, "out");
-  const float p = a.finiteF32(3, "p");
-  const float q = a.finiteF32(4, "q");
+  const float p = scalarParam(a, op, 3, "p");
+  const float q = scalarParam(a, op, 4, "q");
   a.needLen(out, x.len, "x of length " + std::to_string(x.len));
   a.sameOrDisjoint(spanOf(out), spanOf(x));
   guarded(a, [&] { avgk::unary(op, x.data, out.data, x.len, p, q); });
@@ -33,8 +33,8 @@ Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
   Buf<float> y = a.f32(2, "y");
   Buf<float> gy = a.f32(3, "gy");
   Buf<float> gx = a.f32(4, "gx");
-  const float p = a.finiteF32(5, "p");
-  const float q = a.finiteF32(6, "q");
+  const float p = scalarParam(a, op, 5, "p");
+  const float q = scalarParam(a, op, 6, "q");
   const std::string what = "gy of length " + std::to_string(gy.len);
   a.needLen(gx, gy.len, what);
   a.sameOrDisjoint(spanOf(gx), spanOf(gy));
@@ -51,43 +51,6 @@ Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
     avgk::unary_backward(op, ux ? x.data : nullptr, uy ? y.data : nullptr, gy.data, gx.data, gy.len, p, q);
   });
   return info.Env().Undefined();
-}
-
-// Checks that buf[offset + Σ i_d strides[d]] stays inside buf for every index of shape; returns the
-// byte span touched (empty when the shape has no elements).
-template <typename T>
-Span stridedSpan(const Args& a, const Buf<T>& b, int64_t offset, const std::vector<int64_t>& shape,
-                 const std::vector<int64_t>& strides, const char* offName, const char* stridesName) {
-  Span s;
-  s.name = b.name;
-  Reach r = reachOf(shape, strides);
-  if (r.empty) return s;
-  const int64_t lo = offset + r.lo, hi = offset + r.hi;
-  if (lo < 0 || hi >= b.len) {
-    a.fail(std::string(b.name) + " has " + std::to_string(b.len) + " elements but " + offName + "=" +
-           std::to_string(offset) + " with " + stridesName + "=" + shapeStr(strides) + " over shape " +
-           shapeStr(shape) + " reaches indices [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  s.lo = b.bytesBegin() + lo * static_cast<int64_t>(sizeof(T));
-  s.hi = b.bytesBegin() + (hi + 1) * static_cast<int64_t>(sizeof(T));
-  return s;
-}
-
-std::vector<int64_t> contiguous(const std::vector<int64_t>& shape) {
-  std::vector<int64_t> st(shape.size());
-  int64_t s = 1;
-  for (size_t d = shape.size(); d-- > 0;) {
-    st[d] = s;
-    s *= shape[d];
-  }
-  return st;
-}
-
-// Same element mapping on every dimension that has more than one index.
-bool sameMapping(const std::vector<int64_t>& shape, const std::vector<int64_t>& s1, const std::vector<int64_t>& s2) {
-  for (size_t d = 0; d < shape.size(); ++d)
-    if (shape[d] > 1 && s1[d] != s2[d]) return false;
-  return true;
 }
 
 Napi::Value Binary(const Napi::CallbackInfo& info) {

@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 #include "gemm/gemm.h"
-#include "ops.h"
+#include "../ops.h"
 
 namespace avgk {
 

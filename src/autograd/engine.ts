@@ -7,7 +7,10 @@ import type { Tensor } from '../tensor/tensor.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
 import { shapeStr, sameShape } from '../tensor/shape.js';
 import { accumulate, onesFor } from './ops/accumulate.js';
-import { recycleF32, trackAllocations } from '../tensor/alloc.js';
+import { memoryKey, recycle, trackAllocations } from '../tensor/alloc.js';
+import { CudaStorage, keepBlock } from '../backend/cuda/index.js';
+import type { F32Storage } from '../backend/device.js';
+import { clone } from './ops/shaping.js';
 
 /**
  * A node of the tape: the op's name, its inputs, and a closure that maps the gradient of the
@@ -78,21 +81,30 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
   // each buffer, and the buffers that must outlive the sweep (the seed, leaves' .grad). A buffer
   // whose count drops to 0 and is not pinned is dead and goes back to the cache (recycleF32 only
   // takes buffers allocated inside this sweep).
-  const pending = new Map<ArrayBufferLike, number>();
-  const pinned = new Set<ArrayBufferLike>();
-  const hold = (x: Tensor) => pending.set(x.data.buffer, (pending.get(x.data.buffer) ?? 0) + 1);
+  const pending = new Map<object, number>();
+  const pinned = new Set<object>();
+  const key = (x: Tensor): object => memoryKey(x.data as F32Storage);
+  const hold = (x: Tensor) => pending.set(key(x), (pending.get(key(x)) ?? 0) + 1);
   const drop = (x: Tensor) => {
-    const b = x.data.buffer;
+    const b = key(x);
     const c = (pending.get(b) ?? 0) - 1;
     if (c > 0) {
       pending.set(b, c);
       return;
     }
     pending.delete(b);
-    if (!pinned.has(b) && x.data instanceof Float32Array) recycleF32(x.data);
+    if (!pinned.has(b) && x.dtype === 'float32') recycle(x.data as F32Storage);
+  };
+  // A leaf's gradient on the GPU gets its own block, exempt from memory scopes (tidy): it lives
+  // until the next zeroGrad() or accumulation, whatever scope the backward ran in.
+  const ownGrad = (g: Tensor): Tensor => {
+    if (!(g.data instanceof CudaStorage)) return g;
+    const c = clone(g);
+    keepBlock((c.data as CudaStorage).block);
+    return c;
   };
   grads.set(root, seed);
-  pinned.add(seed.data.buffer);
+  pinned.add(key(seed));
   hold(seed);
   noGrad(() => trackAllocations(() => {
     for (let i = order.length - 1; i >= 0; i--) {
@@ -103,11 +115,14 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
       const node = t.node;
       if (node === null) {
         if (t.grad === null) {
-          t.grad = g;
-          pinned.add(g.data.buffer);
+          t.grad = ownGrad(g);
+          pinned.add(key(t.grad));
         } else {
-          t.grad = accumulate(t.grad, g);
-          pinned.add(t.grad.data.buffer);
+          const old = t.grad;
+          t.grad = accumulate(old, g); // a fresh block: owned by the leaf as it is
+          if (t.grad.data instanceof CudaStorage) keepBlock(t.grad.data.block);
+          pinned.add(key(t.grad));
+          if (old.data instanceof CudaStorage && old.data.block.kept) old.data.block.dispose();
         }
         drop(g);
         continue;
@@ -130,7 +145,7 @@ export function backward(root: Tensor, gradOut?: Tensor): void {
           hold(sum);
           drop(prev);
           // gi itself is dead now unless it shares a buffer with a pending gradient (e.g. g)
-          if (!pending.has(gi.data.buffer) && !pinned.has(gi.data.buffer) && gi.data instanceof Float32Array) recycleF32(gi.data);
+          if (!pending.has(key(gi)) && !pinned.has(key(gi)) && gi.dtype === 'float32') recycle(gi.data as F32Storage);
         }
       }
       drop(g);

@@ -9,6 +9,9 @@
  */
 import { kthLargest } from '../autograd/ops/select.js';
 import { Rng } from '../data/rng.js';
+import { Tensor } from '../tensor/tensor.js';
+import { kernelsOn } from '../backend/device.js';
+import type { CudaStorage } from '../backend/cuda/index.js';
 
 export interface Calibration {
   k: number;
@@ -37,18 +40,38 @@ function checkScores(op: string, scores: Float32Array, rows: number, cols: numbe
   }
 }
 
-export function calibrateThreshold(scores: Float32Array, rows: number, cols: number, k: number, opts: { seed?: number } = {}): Calibration {
+/**
+ * scores: a [rows, cols] host array, or a tensor on any device: on the GPU the threshold search and
+ * the counts run there, and only the threshold and two counts are read back.
+ */
+export function calibrateThreshold(scores: Float32Array | Tensor, rows: number, cols: number, k: number, opts: { seed?: number } = {}): Calibration {
   const op = 'calibrateThreshold';
-  checkScores(op, scores, rows, cols);
+  if (scores instanceof Tensor) {
+    if (scores.dtype !== 'float32' || scores.size !== rows * cols || rows < 1 || cols < 2) {
+      throw new Error(`${op}: scores ${scores.toString()} do not hold rows×cols = ${rows}×${cols} values with rows ≥ 1 and cols ≥ 2`);
+    }
+  } else {
+    checkScores(op, scores, rows, cols);
+  }
   if (typeof k !== 'number' || !Number.isFinite(k) || k <= 0 || k >= cols) {
     throw new Error(`${op}: K must be in (0, ${cols}) for ${cols} classes, got ${k}`);
   }
   const m = Math.min(rows * cols, Math.max(1, Math.round(k * rows)));
-  const threshold = kthLargest(scores, m); // throws on NaN scores
+  if (scores instanceof Tensor && scores.device !== 'cpu') {
+    const be = kernelsOn(scores.device);
+    const x = scores.f32(op);
+    const t = be.selectKth(x, m, null) as CudaStorage;
+    const threshold = new Tensor(t, []).item();
+    if (Number.isNaN(threshold)) throw new Error(`${op}: the scores contain NaN (NaN values cannot be ranked)`);
+    const [above, equal] = be.countAboveEqual(x, t);
+    return { k, threshold, tieShare: (m - above) / equal, seed: opts.seed ?? 0, n: rows };
+  }
+  const host = scores instanceof Tensor ? (scores.dataSync() as Float32Array) : scores;
+  const threshold = kthLargest(host, m); // throws on NaN scores
   let above = 0;
   let equal = 0;
-  for (let i = 0; i < scores.length; i++) {
-    const s = scores[i];
+  for (let i = 0; i < host.length; i++) {
+    const s = host[i]!;
     if (s > threshold) above++;
     else if (s === threshold) equal++;
   }

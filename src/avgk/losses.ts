@@ -13,9 +13,12 @@ import { softmaxCrossEntropy, sigmoidBce, type BceReduction } from '../autograd/
 import { softmax, logSoftmax } from '../autograd/ops/softmax.js';
 import { sigmoid } from '../autograd/ops/elementwise.js';
 import { indexSelect } from '../autograd/ops/shaping.js';
-import { pseudoLabels, type PseudoLabelVariant } from './pseudo-labels.js';
+import { affine } from '../autograd/ops/elementwise.js';
+import { pseudoLabelTargets, type PseudoLabelVariant } from './pseudo-labels.js';
 import { Adam } from '../optim/optimizer.js';
 import { shapeStr } from '../tensor/shape.js';
+import { hostToDevice } from '../tensor/alloc.js';
+import { kernelsOn, type Device, type F32Storage } from '../backend/device.js';
 import type { Rng } from '../data/rng.js';
 
 export const METHOD_NAMES = ['softmax', 'two-head', 'an', 'wan', 'an-ls', 'epr', 'role'] as const;
@@ -47,6 +50,8 @@ export interface AvgKMethod {
   /** Extra training state to checkpoint (ROLE's label-estimate matrix and its optimiser). */
   stateDict?(): Record<string, Float32Array>;
   loadStateDict?(state: Record<string, Float32Array>): void;
+  /** Moves the method's own tensors (ROLE's label estimates) to the model's device. */
+  to?(device: Device): void;
 }
 
 export interface MethodOptions {
@@ -87,8 +92,13 @@ function checkOutputs(name: string, out: HeadOutputs, ctx: LossContext, c: numbe
 
 function oneHot(labels: Int32Array, c: number, on = 1, off = 0): Float32Array {
   const t = new Float32Array(labels.length * c).fill(off);
-  for (let i = 0; i < labels.length; i++) t[i * c + labels[i]] = on;
+  for (let i = 0; i < labels.length; i++) t[i * c + labels[i]!] = on;
   return t;
+}
+
+/** oneHot as a [B, C] tensor on `device`. */
+function oneHotOn(device: Device, labels: Int32Array, c: number, on = 1, off = 0): Tensor {
+  return new Tensor(hostToDevice(device, oneHot(labels, c, on, off)), [labels.length, c]);
 }
 
 /** EPR's regulariser ((1/B) Σᵢⱼ σ(z)ᵢⱼ − k̂)² / C². */
@@ -128,12 +138,12 @@ export function createMethod(name: string, opts: MethodOptions): AvgKMethod {
       return {
         name, scoreHead: 'multilabel', kIndependent: false, options: { k, mu, wPos, wNeg, reduction, variant },
         loss(out, ctx) {
-          const b = checkOutputs(name, out, ctx, c);
+          checkOutputs(name, out, ctx, c);
           const ce = softmaxCrossEntropy(out.softmax, ctx.labels);
-          const targets = noGrad(() => pseudoLabels(softmax(out.softmax).f32('two-head'), ctx.labels, b, c, k, variant));
-          let weights: Float32Array | null = null;
-          if (wPos !== 1 || wNeg !== 1) weights = targets.map((t) => (t === 1 ? wPos : wNeg));
-          const bce = sigmoidBce(out.multilabel, new Tensor(targets, [b, c]), { weights, reduction });
+          // on the logits' device: the pseudo-labels never leave the GPU
+          const targets = noGrad(() => pseudoLabelTargets(softmax(out.softmax), ctx.labels, k, variant));
+          const weights = wPos !== 1 || wNeg !== 1 ? noGrad(() => affine(targets, wPos - wNeg, wNeg)) : null;
+          const bce = sigmoidBce(out.multilabel, targets, { weights, reduction });
           return mu === 1 ? ce.add(bce) : ce.add(bce.mul(mu));
         },
       };
@@ -147,10 +157,11 @@ export function createMethod(name: string, opts: MethodOptions): AvgKMethod {
       return {
         name, scoreHead: 'multilabel', kIndependent: true, options: name === 'an-ls' ? { smoothing: eps } : name === 'wan' ? { gamma } : {},
         loss(out, ctx) {
-          const b = checkOutputs(name, out, ctx, c);
-          const targets = oneHot(ctx.labels, c, 1 - eps, eps);
-          const weights = gamma === 1 ? null : oneHot(ctx.labels, c, 1, gamma);
-          return sigmoidBce(out.multilabel, new Tensor(targets, [b, c]), { weights, reduction: 'mean' });
+          checkOutputs(name, out, ctx, c);
+          const d = out.multilabel.device;
+          const targets = oneHotOn(d, ctx.labels, c, 1 - eps, eps);
+          const weights = gamma === 1 ? null : oneHotOn(d, ctx.labels, c, 1, gamma);
+          return sigmoidBce(out.multilabel, targets, { weights, reduction: 'mean' });
         },
       };
     }
@@ -159,8 +170,9 @@ export function createMethod(name: string, opts: MethodOptions): AvgKMethod {
       return {
         name, scoreHead: 'multilabel', kIndependent: false, options: { k },
         loss(out, ctx) {
-          const b = checkOutputs(name, out, ctx, c);
-          const pos = sigmoidBce(out.multilabel, new Tensor(oneHot(ctx.labels, c), [b, c]), { weights: oneHot(ctx.labels, c), reduction: 'mean' });
+          checkOutputs(name, out, ctx, c);
+          const y = oneHotOn(out.multilabel.device, ctx.labels, c);
+          const pos = sigmoidBce(out.multilabel, y, { weights: y, reduction: 'mean' });
           return pos.add(expectedPositiveReg(out.multilabel, k));
         },
       };
@@ -197,21 +209,22 @@ function createRole(opts: MethodOptions): AvgKMethod {
     name: 'role', scoreHead: 'multilabel', kIndependent: false, options: { k, lrMultiplier: lrMult },
     loss(out, ctx) {
       const b = checkOutputs('role', out, ctx, c);
-      const gd = g.data as Float32Array;
+      const first: number[] = [];
       for (let i = 0; i < b; i++) {
-        const idx = ctx.indices[i];
+        const idx = ctx.indices[i]!;
         if (!(idx >= 0 && idx < (n as number))) throw new Error(`role loss: sample index ${idx} is out of range [0, ${n})`);
         if (!seen[idx]) {
           seen[idx] = 1;
-          gd[idx * c + ctx.labels[i]] = logit(0.995);
+          first.push(idx * c + ctx.labels[i]!);
         }
       }
+      // observed positives, set on first use (in place on g's device)
+      if (first.length > 0) kernelsOn(g.device).putValue(g.data as F32Storage, hostToDevice(g.device, Int32Array.from(first)), logit(0.995));
       const f = out.multilabel;
       const gb = indexSelect(g, 0, ctx.indices);
-      const pos = oneHot(ctx.labels, c);
-      const posT = new Tensor(pos, [b, c]);
-      const posF = sigmoidBce(f, posT, { weights: pos, reduction: 'mean' });
-      const posG = sigmoidBce(gb, posT, { weights: pos, reduction: 'mean' });
+      const posT = oneHotOn(f.device, ctx.labels, c);
+      const posF = sigmoidBce(f, posT, { weights: posT, reduction: 'mean' });
+      const posG = sigmoidBce(gb, posT, { weights: posT, reduction: 'mean' });
       const [sg, sf] = noGrad(() => [sigmoid(gb), sigmoid(f)]);
       const crossF = sigmoidBce(f, sg, { reduction: 'mean' });
       const crossG = sigmoidBce(gb, sf, { reduction: 'mean' });
@@ -223,27 +236,33 @@ function createRole(opts: MethodOptions): AvgKMethod {
       opt.step();
       opt.zeroGrad();
     },
+    to(device) {
+      g.moveStorage_(device);
+    },
     stateDict() {
       const s = opt.stateDict();
-      return { 'role.g': Float32Array.from(g.data as Float32Array), 'role.seen': Float32Array.from(seen), 'role.m': s.slots[0].m ?? new Float32Array(0), 'role.v': s.slots[0].v ?? new Float32Array(0), 'role.step': s.slots[0].step ?? Float32Array.of(0) };
+      return { 'role.g': Float32Array.from(g.dataSync() as Float32Array), 'role.seen': Float32Array.from(seen), 'role.m': s.slots[0]!.m ?? new Float32Array(0), 'role.v': s.slots[0]!.v ?? new Float32Array(0), 'role.step': s.slots[0]!.step ?? Float32Array.of(0) };
     },
     loadStateDict(state) {
-      const gd = g.data as Float32Array;
-      if (!state['role.g'] || state['role.g'].length !== gd.length) throw new Error(`role: checkpoint label estimates do not match ${n}×${c}`);
-      gd.set(state['role.g']);
+      if (!state['role.g'] || state['role.g'].length !== g.size) throw new Error(`role: checkpoint label estimates do not match ${n}×${c}`);
+      const device = g.device;
+      g.moveStorage_('cpu');
+      (g.data as Float32Array).set(state['role.g']);
+      g.moveStorage_(device);
       seen.set(state['role.seen']);
       const slots: Record<string, Float32Array> = { step: state['role.step'] };
       if (state['role.m'].length) slots.m = state['role.m'];
       if (state['role.v'].length) slots.v = state['role.v'];
-      opt.loadStateDict({ name: 'Adam', hyper: opt.hyper(), stepCount: state['role.step'][0], slots: [slots] });
+      opt.loadStateDict({ name: 'Adam', hyper: opt.hyper(), stepCount: state['role.step'][0]!, slots: [slots] });
     },
   };
 }
 
 /**
- * Scores that the method thresholds, as a dense [B, C] array: log-softmax of the softmax head
- * (monotone in the probabilities, without underflow ties) or the multi-label logits (monotone in σ).
+ * Scores that the method thresholds, as a [B, C] tensor on the model's device: log-softmax of the
+ * softmax head (monotone in the probabilities, without underflow ties) or the multi-label logits
+ * (monotone in σ).
  */
-export function methodScores(method: Pick<AvgKMethod, 'scoreHead'>, out: HeadOutputs): Float32Array {
-  return noGrad(() => (method.scoreHead === 'softmax' ? logSoftmax(out.softmax) : out.multilabel).f32('scores'));
+export function methodScores(method: Pick<AvgKMethod, 'scoreHead'>, out: HeadOutputs): Tensor {
+  return noGrad(() => (method.scoreHead === 'softmax' ? logSoftmax(out.softmax) : out.multilabel));
 }

@@ -3,6 +3,10 @@
  * without gradient. O(B·C) through the threshold-search kernel: no sort.
  */
 import { kthLargest } from '../autograd/ops/select.js';
+import { Tensor } from '../tensor/tensor.js';
+import { hostToDevice, zerosF32On } from '../tensor/alloc.js';
+import { kernelsOn, type F32Storage } from '../backend/device.js';
+import { shapeStr } from '../tensor/shape.js';
 
 export type PseudoLabelVariant = 'true-plus-topk' | 'batch-topk';
 
@@ -65,4 +69,38 @@ export function pseudoLabels(
   }
   markTop(probs, mask, Math.round((k - 1) * rows), targets);
   return targets;
+}
+
+/**
+ * `pseudoLabels` on the probabilities' device, as a [B, C] tensor: the same targets, computed by
+ * the threshold-search kernels there (on the GPU nothing is read back; the true labels and the
+ * mask that excludes them are copied to the device).
+ */
+export function pseudoLabelTargets(probs: Tensor, labels: Int32Array, k: number, variant: PseudoLabelVariant = 'true-plus-topk'): Tensor {
+  const op = 'pseudoLabels';
+  if (probs.ndim !== 2 || probs.dtype !== 'float32') throw new Error(`${op}: expected float32 probabilities [B, C], got ${probs.dtype} ${shapeStr(probs.shape)}`);
+  const [rows, cols] = probs.shape as [number, number];
+  if (labels.length !== rows) throw new Error(`${op}: ${labels.length} labels for ${rows} rows`);
+  const device = probs.device;
+  const be = kernelsOn(device);
+  const p = probs.f32(op);
+  const targets = zerosF32On(device, rows * cols);
+  if (variant === 'batch-topk') {
+    checkK(op, k, cols, 0);
+    be.markTop(p, Math.round(k * rows), null, targets);
+    return new Tensor(targets, [rows, cols]);
+  }
+  if (variant !== 'true-plus-topk') throw new Error(`${op}: unknown variant "${String(variant)}" (expected true-plus-topk or batch-topk)`);
+  checkK(op, k, cols, 1);
+  const mask = new Uint8Array(rows * cols).fill(1);
+  const at = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const y = labels[i]!;
+    if (!(y >= 0 && y < cols)) throw new Error(`${op}: label ${y} at row ${i} is out of range [0, ${cols})`);
+    at[i] = i * cols + y;
+    mask[i * cols + y] = 0;
+  }
+  be.putValue(targets as F32Storage, hostToDevice(device, at), 1);
+  be.markTop(p, Math.round((k - 1) * rows), hostToDevice(device, mask), targets);
+  return new Tensor(targets, [rows, cols]);
 }

@@ -68,8 +68,9 @@ export class Conv2d extends Module {
 export class BatchNorm extends Module {
   weight: Tensor;
   bias: Tensor;
-  readonly runningMean: Float32Array;
-  readonly runningVar: Float32Array;
+  /** Running statistics, [C] tensors on the module's device. */
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
 
   constructor(readonly numFeatures: number, readonly opts: { momentum?: number; eps?: number } = {}) {
     super();

@@ -4,12 +4,14 @@
  * layer only assigns them in its constructor. Buffers (e.g. batch-norm running statistics) are
  * registered explicitly and saved with the parameters in the state dict.
  */
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, type Device } from '../tensor/tensor.js';
 import { shapeStr } from '../tensor/shape.js';
+import { parseDevice } from '../backend/device.js';
+import { CudaStorage, cudaUpload } from '../backend/cuda/index.js';
 
 export abstract class Module {
   training = true;
-  private readonly _buffers = new Map<string, Float32Array>();
+  private readonly _buffers = new Map<string, Tensor>();
 
   abstract forward(...inputs: Tensor[]): unknown;
 
@@ -42,15 +44,34 @@ export abstract class Module {
     return this.namedParameters().map(([, t]) => t);
   }
 
-  protected registerBuffer(name: string, data: Float32Array): Float32Array {
-    this._buffers.set(name, data);
-    return data;
+  /** A named state tensor saved with the parameters (no gradient), e.g. running statistics. */
+  protected registerBuffer(name: string, data: Float32Array): Tensor {
+    const t = new Tensor(data, [data.length]);
+    this._buffers.set(name, t);
+    return t;
   }
 
-  namedBuffers(prefix = ''): [string, Float32Array][] {
-    const out: [string, Float32Array][] = [...this._buffers].map(([k, b]) => [prefix + k, b]);
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [...this._buffers].map(([k, b]) => [prefix + k, b]);
     for (const [name, child] of this.namedChildren()) out.push(...child.namedBuffers(`${prefix}${name}.`));
     return out;
+  }
+
+  /**
+   * Moves every parameter and buffer to `device` in place (PyTorch's `module.to`): the tensors
+   * keep their identity, so an optimiser built before still updates them. Returns this.
+   */
+  to(device: Device | 'cuda:0'): this {
+    const d = parseDevice(`${this.constructor.name}.to`, device);
+    for (const [, p] of this.namedParameters()) p.moveStorage_(d);
+    for (const [, b] of this.namedBuffers()) b.moveStorage_(d);
+    return this;
+  }
+
+  /** The device of the parameters ('cpu' for a module without any). */
+  get device(): Device {
+    const p = this.parameters()[0];
+    return p ? p.device : 'cpu';
   }
 
   /** Set training mode recursively (dropout, batch norm). */
@@ -65,18 +86,19 @@ export abstract class Module {
   }
 
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    for (const p of this.parameters()) p.zeroGrad();
   }
 
   numParameters(): number {
     return this.parameters().reduce((s, p) => s + p.size, 0);
   }
 
-  /** Parameters and buffers by name, as float32 arrays with shapes (copies). */
+  /** Parameters and buffers by name, as float32 arrays with shapes (host copies, whatever the device). */
   stateDict(): Record<string, { shape: number[]; data: Float32Array }> {
     const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [name, p] of this.namedParameters()) out[name] = { shape: [...p.shape], data: Float32Array.from(p.contiguousData() as Float32Array) };
-    for (const [name, b] of this.namedBuffers()) out[name] = { shape: [b.length], data: Float32Array.from(b) };
+    const copy = (t: Tensor) => (t.device === 'cpu' ? Float32Array.from(t.dataSync() as Float32Array) : (t.dataSync() as Float32Array));
+    for (const [name, p] of this.namedParameters()) out[name] = { shape: [...p.shape], data: copy(p) };
+    for (const [name, b] of this.namedBuffers()) out[name] = { shape: [...b.shape], data: copy(b) };
     return out;
   }
 
@@ -91,16 +113,22 @@ export abstract class Module {
         throw new Error(`loadStateDict: parameter "${name}" has shape ${shapeStr(s.shape)} but the model expects ${shapeStr(p.shape)}`);
       }
       if (!p.isContiguous() || p.offset !== 0) throw new Error(`loadStateDict: parameter "${name}" is not a dense tensor`);
-      (p.data as Float32Array).set(s.data);
+      writeInto(p, s.data);
     }
     for (const [name, b] of this.namedBuffers()) {
       expected.add(name);
       const s = state[name];
-      if (!s) throw new Error(`loadStateDict: missing buffer "${name}" [${b.length}]`);
-      if (s.data.length !== b.length) throw new Error(`loadStateDict: buffer "${name}" has ${s.data.length} values but the model expects ${b.length}`);
-      b.set(s.data);
+      if (!s) throw new Error(`loadStateDict: missing buffer "${name}" [${b.size}]`);
+      if (s.data.length !== b.size) throw new Error(`loadStateDict: buffer "${name}" has ${s.data.length} values but the model expects ${b.size}`);
+      writeInto(b, s.data);
     }
     const extra = Object.keys(state).filter((k) => !expected.has(k));
     if (extra.length > 0) throw new Error(`loadStateDict: unexpected entries ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
   }
+}
+
+/** Copies host values into a dense tensor's storage on its device, in place. */
+function writeInto(t: Tensor, values: Float32Array): void {
+  if (t.data instanceof CudaStorage) cudaUpload(t.data.subarray(t.offset, t.offset + t.size), values);
+  else (t.data as Float32Array).set(values, t.offset);
 }

@@ -3,7 +3,8 @@
  * fused backend kernel (sgdStep / adamStep). State is saved by name for exact resumption.
  */
 import type { Tensor } from '../tensor/tensor.js';
-import { backend } from '../backend/index.js';
+import { kernelsOn, deviceOf, type F32Storage } from '../backend/device.js';
+import { CudaStorage, cudaFromHost, cudaToHost, keepBlock } from '../backend/cuda/index.js';
 import { shapeStr } from '../tensor/shape.js';
 
 export interface OptimizerState {
@@ -18,7 +19,8 @@ export abstract class Optimizer {
   /** The learning rate used by the next step (schedules write it). */
   lr: number;
   stepCount = 0;
-  protected readonly slots: Record<string, Float32Array>[];
+  /** Per-parameter state on the parameter's device (moved with it). */
+  protected readonly slots: Record<string, F32Storage>[];
 
   constructor(readonly params: Tensor[], lr: number) {
     if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`${this.constructor.name}: learning rate must be a finite number ≥ 0, got ${lr}`);
@@ -32,31 +34,42 @@ export abstract class Optimizer {
   }
 
   zeroGrad(): void {
-    for (const p of this.params) p.grad = null;
+    for (const p of this.params) p.zeroGrad();
   }
 
-  /** One update of every parameter that has a gradient. */
+  /** One update of every parameter that has a gradient (on the parameter's device). */
   step(): void {
     this.stepCount++;
     for (let i = 0; i < this.params.length; i++) {
-      const p = this.params[i];
+      const p = this.params[i]!;
       if (p.grad === null) continue;
+      if (p.grad.device !== p.device) throw new Error(`${this.constructor.name}.step: the gradient of parameter ${i} is on ${p.grad.device}, the parameter on ${p.device}`);
       const g = p.grad.contiguousData();
-      if (g.length !== p.size || !(g instanceof Float32Array)) throw new Error(`${this.constructor.name}.step: gradient ${shapeStr(p.grad.shape)} does not match parameter ${shapeStr(p.shape)}`);
-      this.update(i, p.data as Float32Array, g);
+      if (g.length !== p.size || p.grad.dtype !== 'float32') throw new Error(`${this.constructor.name}.step: gradient ${shapeStr(p.grad.shape)} does not match parameter ${shapeStr(p.shape)}`);
+      this.update(i, p.data as F32Storage, g as F32Storage);
     }
   }
 
-  protected slot(i: number, name: string): Float32Array {
-    const s = this.slots[i];
-    return (s[name] ??= new Float32Array(this.params[i].size));
+  /** The named state of parameter i, zero at first, on the parameter's device. */
+  protected slot(i: number, name: string): F32Storage {
+    const s = this.slots[i]!;
+    const p = this.params[i]!;
+    let v = s[name];
+    if (v !== undefined && deviceOf(v) !== p.device) v = s[name] = onDevice(p.device === 'cuda', hostCopy(v));
+    return (s[name] ??= onDevice(p.device === 'cuda', new Float32Array(p.size)));
   }
 
-  protected abstract update(i: number, param: Float32Array, grad: Float32Array): void;
+  protected kernels(i: number) {
+    return kernelsOn(this.params[i]!.device);
+  }
+
+  protected abstract update(i: number, param: F32Storage, grad: F32Storage): void;
   abstract hyper(): Record<string, number | boolean>;
 
+  /** The state with host copies of the slots (whatever the device). */
   stateDict(): OptimizerState {
-    return { name: this.constructor.name, hyper: this.hyper(), stepCount: this.stepCount, slots: this.slots.map((s) => ({ ...s })) };
+    const slots = this.slots.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Float32Array.from(hostCopy(v))])));
+    return { name: this.constructor.name, hyper: this.hyper(), stepCount: this.stepCount, slots };
   }
 
   loadStateDict(state: OptimizerState): void {
@@ -66,8 +79,8 @@ export abstract class Optimizer {
     if (typeof state.hyper.lr === 'number') this.lr = state.hyper.lr;
     state.slots.forEach((s, i) => {
       for (const [k, v] of Object.entries(s)) {
-        if (v.length !== this.params[i].size) throw new Error(`${this.constructor.name}.loadStateDict: slot ${k} of parameter ${i} has ${v.length} values, expected ${this.params[i].size}`);
-        this.slot(i, k).set(v);
+        if (v.length !== this.params[i]!.size) throw new Error(`${this.constructor.name}.loadStateDict: slot ${k} of parameter ${i} has ${v.length} values, expected ${this.params[i]!.size}`);
+        this.slots[i]![k] = onDevice(this.params[i]!.device === 'cuda', Float32Array.from(v));
       }
     });
   }
@@ -88,10 +101,10 @@ export class SGD extends Optimizer {
     if (this.nesterov && this.momentum === 0) throw new Error('SGD: nesterov needs momentum > 0');
   }
 
-  protected update(i: number, param: Float32Array, grad: Float32Array): void {
-    const first = this.slots[i].momentum === undefined;
-    const buf = this.momentum > 0 ? this.slot(i, 'momentum') : new Float32Array(0);
-    backend().sgdStep(param, grad, buf, this.lr, this.momentum, this.weightDecay, this.nesterov, first);
+  protected update(i: number, param: F32Storage, grad: F32Storage): void {
+    const first = this.slots[i]!.momentum === undefined;
+    const buf = this.momentum > 0 ? this.slot(i, 'momentum') : param instanceof CudaStorage ? null : new Float32Array(0);
+    this.kernels(i).sgdStep(param, grad, buf as F32Storage, this.lr, this.momentum, this.weightDecay, this.nesterov, first);
   }
 
   hyper(): Record<string, number | boolean> {
@@ -117,9 +130,9 @@ export class Adam extends Optimizer {
     this.steps = params.map(() => 0);
   }
 
-  protected update(i: number, param: Float32Array, grad: Float32Array): void {
-    const step = ++this.steps[i];
-    backend().adamStep(param, grad, this.slot(i, 'm'), this.slot(i, 'v'), this.lr, this.beta1, this.beta2, this.eps, this.weightDecay, step, this.decoupled);
+  protected update(i: number, param: F32Storage, grad: F32Storage): void {
+    const step = ++this.steps[i]!;
+    this.kernels(i).adamStep(param, grad, this.slot(i, 'm'), this.slot(i, 'v'), this.lr, this.beta1, this.beta2, this.eps, this.weightDecay, step, this.decoupled);
   }
 
   hyper(): Record<string, number | boolean> {
@@ -140,4 +153,16 @@ export class Adam extends Optimizer {
     });
     super.loadStateDict(copy);
   }
+}
+
+function hostCopy(v: F32Storage): Float32Array {
+  return v instanceof CudaStorage ? (cudaToHost(v) as Float32Array) : v;
+}
+
+/** Host values as optimiser state on the device (kept out of memory scopes). */
+function onDevice(cuda: boolean, host: Float32Array): F32Storage {
+  if (!cuda) return host;
+  const s = cudaFromHost(host);
+  keepBlock(s.block);
+  return s;
 }

@@ -15,6 +15,9 @@
  * forward activations and parameter gradients are never reused. The cache holds at most
  * `setBufferCacheLimit` bytes (default 512 MiB); `emptyBufferCache()` drops it.
  */
+import { CudaBlock, CudaStorage, cudaAlloc, cudaFromHost, cudaZeros } from '../backend/cuda/index.js';
+import type { Device, F32Storage, I32Storage } from '../backend/device.js';
+
 const SMALL = 4096;
 
 const cache = new Map<number, ArrayBuffer[]>();
@@ -48,6 +51,7 @@ export function trackAllocations<T>(fn: () => T): T {
     return fn();
   } finally {
     tracking = null;
+    trackedBlocks.clear();
   }
 }
 
@@ -87,4 +91,48 @@ export function emptyBufferCache(): void {
 /** Bytes currently held by the cache. */
 export function bufferCacheBytes(): number {
   return cachedBytes;
+}
+
+// ------------------------------------------------------------------ any device
+// Output buffers on a tensor's device. On the GPU, blocks allocated inside `trackAllocations`
+// are recyclable too: `recycle` frees a dead one at once (the stream-ordered pool reuses it).
+const trackedBlocks = new Set<CudaBlock>();
+
+/** Uninitialised float32 storage of n elements on `device` (kernels overwrite it). */
+export function emptyF32On(device: Device, n: number): F32Storage {
+  if (device === 'cpu') return emptyF32(n);
+  const s = cudaAlloc(n);
+  if (tracking !== null) trackedBlocks.add(s.block);
+  return s;
+}
+
+/** Zero-filled float32 storage (for kernels that accumulate). */
+export function zerosF32On(device: Device, n: number): F32Storage {
+  return device === 'cpu' ? new Float32Array(n) : cudaZeros(n);
+}
+
+/** Int32 storage of n elements on `device` (zero-filled on the CPU, uninitialised on the GPU). */
+export function emptyI32On(device: Device, n: number): I32Storage {
+  return device === 'cpu' ? new Int32Array(n) : cudaAlloc(n, 'int32');
+}
+
+/** Host data on `device` (the array itself on the CPU, a device copy otherwise). */
+export function hostToDevice<T extends Float32Array | Int32Array | Uint8Array>(device: Device, host: T): T | CudaStorage {
+  return device === 'cpu' ? host : cudaFromHost(host);
+}
+
+/** Gives a dead float32 buffer back (see recycleF32); on the GPU frees it when it was allocated in the sweep. */
+export function recycle(s: F32Storage): void {
+  if (s instanceof CudaStorage) {
+    if (!trackedBlocks.has(s.block) || !s.whole) return;
+    trackedBlocks.delete(s.block);
+    s.block.dispose();
+    return;
+  }
+  recycleF32(s);
+}
+
+/** The key under which the autograd engine counts the users of a storage's memory. */
+export function memoryKey(s: F32Storage | Int32Array): object {
+  return s instanceof CudaStorage ? s.block : s.buffer;
 }

@@ -1,9 +1,16 @@
 /**
- * The Tensor: a typed-array storage plus a strided view (shape, strides, offset), and the autograd
+ * The Tensor: a storage on a device plus a strided view (shape, strides, offset), and the autograd
  * fields (requiresGrad, grad, and the node that produced it). Ops live in src/autograd/ops/; the
  * methods here are thin, PyTorch-style entry points to them.
+ *
+ * Storage: a Float32Array / Int32Array on the CPU (zero-copy, the kernels read it directly), or a
+ * CudaStorage on the GPU. Moving between devices is explicit (`to`, `cpu`, `cuda`), and so is
+ * reading GPU data back (`dataSync`, `toArray`, `item`): ops never copy behind the user's back, and
+ * an op given tensors on two devices is an error naming both.
  */
 import { contiguousStrides, numel, shapeStr, checkShape, type Shape } from './shape.js';
+import { CudaStorage, cudaFromHost, cudaToHost, keepBlock } from '../backend/cuda/index.js';
+import { parseDevice, type Device } from '../backend/device.js';
 import type { Node } from '../autograd/engine.js';
 import { backward as runBackward } from '../autograd/engine.js';
 import * as E from '../autograd/ops/elementwise.js';
@@ -13,10 +20,13 @@ import * as M from '../autograd/ops/matmul.js';
 import * as X from '../autograd/ops/softmax.js';
 
 export type DType = 'float32' | 'int32';
-export type Storage = Float32Array | Int32Array;
+export type HostStorage = Float32Array | Int32Array;
+export type Storage = HostStorage | CudaStorage;
 export type TensorLike = Tensor | number;
+export type { Device };
 
 export class Tensor {
+  /** The storage (see the file comment). Reassigned only by `Module.to` on parameters, in place. */
   readonly data: Storage;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
@@ -34,7 +44,12 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
-    this.dtype = data instanceof Int32Array ? 'int32' : 'float32';
+    this.dtype = data instanceof Int32Array || (data instanceof CudaStorage && data.dtype === 'int32') ? 'int32' : 'float32';
+  }
+
+  /** 'cpu' or 'cuda'. */
+  get device(): Device {
+    return this.data instanceof CudaStorage ? 'cuda' : 'cpu';
   }
 
   get ndim(): number {
@@ -60,8 +75,8 @@ export class Tensor {
   }
 
   /**
-   * The elements as a dense typed array of exactly `size` elements, sharing memory when the tensor
-   * is already contiguous (do not write into it unless you own the tensor).
+   * The elements as a dense storage of exactly `size` elements on the tensor's device, sharing
+   * memory when the tensor is already contiguous (do not write into it unless you own the tensor).
    */
   contiguousData(): Storage {
     if (this.isContiguous()) {
@@ -70,10 +85,82 @@ export class Tensor {
     return S.materialize(this);
   }
 
-  /** Float32 data, dense; throws for int32 tensors. */
-  f32(op: string): Float32Array {
+  /** Float32 data, dense, on the tensor's device; throws for int32 tensors. */
+  f32(op: string): Float32Array | CudaStorage {
     if (this.dtype !== 'float32') throw new Error(`${op}: expected a float32 tensor, got ${this.dtype} with shape ${shapeStr(this.shape)}`);
-    return this.contiguousData() as Float32Array;
+    return this.contiguousData() as Float32Array | CudaStorage;
+  }
+
+  /** Float32 data, dense, on the CPU: the storage itself for a CPU tensor, a copy read back from the GPU otherwise. */
+  hostF32(op: string): Float32Array {
+    if (this.dtype !== 'float32') throw new Error(`${op}: expected a float32 tensor, got ${this.dtype} with shape ${shapeStr(this.shape)}`);
+    return this.dataSync() as Float32Array;
+  }
+
+  // ------------------------------------------------------------------ devices
+  /**
+   * This tensor on `device` ('cpu' or 'cuda'): itself when it is already there, else a copy
+   * (gradients flow back through it, like PyTorch's `to`). Moving to 'cuda' without a usable GPU
+   * throws a DeviceError that says why.
+   */
+  to(device: Device | 'cuda:0'): Tensor {
+    const d = parseDevice('Tensor.to', device);
+    if (d === this.device) return this;
+    return S.toDevice(this, d);
+  }
+
+  /** The tensor on the CPU (PyTorch's `cpu()`). */
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+
+  /** The tensor on the GPU (PyTorch's `cuda()`). */
+  cuda(): Tensor {
+    return this.to('cuda');
+  }
+
+  /**
+   * The elements as a dense typed array on the CPU (tfjs's `dataSync`): a view of the storage for a
+   * contiguous CPU tensor, a copy read back from the GPU (waiting for its kernels) otherwise.
+   */
+  dataSync(): HostStorage {
+    const d = this.contiguousData();
+    return d instanceof CudaStorage ? (cudaToHost(d) as HostStorage) : d;
+  }
+
+  /** `dataSync()` as a promise, for code written against tfjs's `await t.data()`. */
+  async dataAsync(): Promise<HostStorage> {
+    return this.dataSync();
+  }
+
+  /**
+   * Frees the device memory of this tensor's storage now instead of at garbage collection (other
+   * tensors that view the same storage become unusable). A no-op on the CPU.
+   */
+  dispose(): void {
+    if (this.data instanceof CudaStorage) this.data.block.dispose();
+  }
+
+  /** Whether `dispose()` freed this tensor's device memory. */
+  get isDisposed(): boolean {
+    return this.data instanceof CudaStorage && this.data.disposed;
+  }
+
+  /**
+   * Replaces this leaf's storage by the same values on `device`, in place (Module.to: optimisers
+   * and user code keep their references to the parameter). Device storages made here are kept
+   * out of memory scopes (see tidy).
+   */
+  moveStorage_(device: Device): void {
+    if (this.node !== null) throw new Error(`moveStorage_: only leaf tensors can move in place (${this.toString()})`);
+    if (device === this.device) return;
+    const host = this.dataSync();
+    const next: Storage = device === 'cpu' ? host.slice() : cudaFromHost(host);
+    if (next instanceof CudaStorage) keepBlock(next.block);
+    (this as { data: Storage }).data = next;
+    (this as { strides: readonly number[] }).strides = Object.freeze(contiguousStrides(this.shape));
+    (this as { offset: number }).offset = 0;
+    if (this.grad !== null) this.grad = null;
   }
 
   // ------------------------------------------------------------------ autograd
@@ -93,14 +180,16 @@ export class Tensor {
     return new Tensor(this.data, this.shape, this.strides, this.offset);
   }
 
+  /** Drops the gradient (its device memory is freed at once on the GPU). */
   zeroGrad(): void {
+    if (this.grad !== null && this.grad.data instanceof CudaStorage) this.grad.data.block.dispose();
     this.grad = null;
   }
 
   // ------------------------------------------------------------------ reading
   /** Elements as a plain (nested) JS array. */
   toArray(): unknown[] | number {
-    const flat = Array.from(this.contiguousData());
+    const flat = Array.from(this.dataSync());
     if (this.ndim === 0) return flat[0];
     const build = (dim: number, start: number): unknown[] => {
       const n = this.shape[dim];
@@ -115,17 +204,18 @@ export class Tensor {
 
   /** Flat copy of the elements in row-major order. */
   toFlatArray(): number[] {
-    return Array.from(this.contiguousData());
+    return Array.from(this.dataSync());
   }
 
   /** The value of a one-element tensor. */
   item(): number {
     if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${shapeStr(this.shape)}`);
-    return this.data[this.offset];
+    if (this.data instanceof CudaStorage) return this.dataSync()[0]!;
+    return this.data[this.offset]!;
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}, ${shapeStr(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+    return `Tensor(${this.dtype}, ${shapeStr(this.shape)}${this.device === 'cpu' ? '' : `, ${this.device}`}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
   // ------------------------------------------------------------------ elementwise
@@ -179,7 +269,7 @@ function flatArgs(args: number[] | [number[]]): number[] {
 
 // -------------------------------------------------------------------- creation
 
-export function tensor(values: number | ArrayLike<number> | unknown[], opts: { dtype?: DType; shape?: Shape; requiresGrad?: boolean } = {}): Tensor {
+export function tensor(values: number | ArrayLike<number> | unknown[], opts: { dtype?: DType; shape?: Shape; requiresGrad?: boolean; device?: Device } = {}): Tensor {
   let flat: number[];
   let shape: number[];
   if (typeof values === 'number') {
@@ -222,53 +312,62 @@ export function tensor(values: number | ArrayLike<number> | unknown[], opts: { d
   } else {
     throw new Error(`tensor: unknown dtype "${String(dtype)}" (expected float32 or int32)`);
   }
-  const t = new Tensor(data, shape);
+  return place(data, shape, opts);
+}
+
+/** A new tensor from host data, on opts.device (default 'cpu'). */
+function place(data: HostStorage, shape: Shape, opts: { requiresGrad?: boolean; device?: Device }): Tensor {
+  const device = opts.device === undefined ? 'cpu' : parseDevice('tensor', opts.device);
+  const t = new Tensor(device === 'cpu' ? data : cudaFromHost(data), shape);
   if (opts.requiresGrad) t.setRequiresGrad(true);
   return t;
 }
 
 /** Wrap an existing typed array (no copy) with a shape. */
-export function fromArray(data: Storage | number[], shape?: Shape, opts: { requiresGrad?: boolean; dtype?: DType } = {}): Tensor {
-  let storage: Storage;
+export function fromArray(data: HostStorage | number[], shape?: Shape, opts: { requiresGrad?: boolean; dtype?: DType; device?: Device } = {}): Tensor {
+  let storage: HostStorage;
   if (Array.isArray(data)) storage = opts.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
   else if (data instanceof Float32Array || data instanceof Int32Array) storage = data;
   else throw new Error(`fromArray: expected a Float32Array, Int32Array or number[], got ${Object.prototype.toString.call(data)}`);
   const s = shape ?? [storage.length];
   checkShape('fromArray', s);
   if (numel(s) !== storage.length) throw new Error(`fromArray: ${storage.length} elements cannot have shape ${shapeStr(s)}`);
-  const t = new Tensor(storage, s);
-  if (opts.requiresGrad) t.setRequiresGrad(true);
-  return t;
+  return place(storage, s, opts);
 }
 
-export function full(shape: Shape, value: number, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
+export interface CreationOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+  /** 'cpu' (default) or 'cuda'. */
+  device?: Device;
+}
+
+export function full(shape: Shape, value: number, opts: CreationOptions = {}): Tensor {
   checkShape('full', shape);
   const n = numel(shape);
   const data = opts.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
   if (value !== 0) data.fill(value);
-  const t = new Tensor(data, shape);
-  if (opts.requiresGrad) t.setRequiresGrad(true);
-  return t;
+  return place(data, shape, opts);
 }
 
-export function zeros(shape: Shape, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
+export function zeros(shape: Shape, opts: CreationOptions = {}): Tensor {
   return full(shape, 0, opts);
 }
 
-export function ones(shape: Shape, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
+export function ones(shape: Shape, opts: CreationOptions = {}): Tensor {
   return full(shape, 1, opts);
 }
 
 export function zerosLike(t: Tensor): Tensor {
-  return zeros(t.shape, { dtype: t.dtype });
+  return zeros(t.shape, { dtype: t.dtype, device: t.device });
 }
 
 export function onesLike(t: Tensor): Tensor {
-  return ones(t.shape, { dtype: t.dtype });
+  return ones(t.shape, { dtype: t.dtype, device: t.device });
 }
 
 /** [start, end) with step, like torch.arange. Integer arguments give an int32 tensor by default. */
-export function arange(start: number, end?: number, step = 1, opts: { dtype?: DType } = {}): Tensor {
+export function arange(start: number, end?: number, step = 1, opts: { dtype?: DType; device?: Device } = {}): Tensor {
   if (end === undefined) {
     end = start;
     start = 0;
@@ -278,5 +377,5 @@ export function arange(start: number, end?: number, step = 1, opts: { dtype?: DT
   const dtype = opts.dtype ?? (Number.isInteger(start) && Number.isInteger(step) ? 'int32' : 'float32');
   const data = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = start + i * step;
-  return new Tensor(data, [n]);
+  return place(data, [n], { device: opts.device });
 }

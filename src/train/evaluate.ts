@@ -1,33 +1,50 @@
 /** Scoring, calibration and metrics of a trained two-head model on a split. */
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../tensor/scope.js';
+import { emptyF32On, hostToDevice } from '../tensor/alloc.js';
+import { kernelsOn, type F32Storage } from '../backend/device.js';
 import type { TwoHeadModel } from '../avgk/model.js';
 import { methodScores, type AvgKMethod } from '../avgk/losses.js';
 import { calibrateThreshold, predictSets, type Calibration } from '../avgk/calibrate.js';
 import { setMetrics, topKAccuracy, type SetMetrics } from '../avgk/metrics.js';
 import type { Split } from '../data/types.js';
 
-/** The method's scores (N×C) for every sample of a split, in eval mode, without gradients. */
-export function scoreSplit(model: TwoHeadModel, method: Pick<AvgKMethod, 'scoreHead'>, split: Split, sampleShape: readonly number[], batchSize = 512): Float32Array {
+/**
+ * The method's scores (N×C) for every sample of a split, in eval mode, without gradients, as a
+ * tensor on the model's device (batches are copied there one at a time).
+ */
+export function scoreSplitTensor(
+  model: TwoHeadModel, method: Pick<AvgKMethod, 'scoreHead'>, split: Split, sampleShape: readonly number[], batchSize = 512,
+): Tensor {
+  if (split.n === 0) throw new Error('scoreSplit: the split is empty');
   const d = sampleShape.reduce((a, b) => a * b, 1);
+  const device = model.device;
+  const be = kernelsOn(device);
+  const c = model.numClasses;
   const wasTraining = model.training;
   model.eval();
   try {
-    let out: Float32Array | null = null;
+    const out = emptyF32On(device, split.n * c);
     noGrad(() => {
       for (let start = 0; start < split.n; start += batchSize) {
         const b = Math.min(batchSize, split.n - start);
-        const x = new Tensor(split.x.subarray(start * d, (start + b) * d), [b, ...sampleShape]);
-        const s = methodScores(method, model.forward(x));
-        if (out === null) out = new Float32Array(split.n * (s.length / b));
-        out.set(s, start * (s.length / b));
+        tidy(() => {
+          const x = new Tensor(hostToDevice(device, split.x.subarray(start * d, (start + b) * d)), [b, ...sampleShape]);
+          const s = methodScores(method, model.forward(x));
+          be.copy(s.f32('scores'), 0, [1], out, start * c, [1], [b * c]);
+        });
       }
     });
-    if (out === null) throw new Error('scoreSplit: the split is empty');
-    return out;
+    return new Tensor(out as F32Storage, [split.n, c]);
   } finally {
     model.train(wasTraining);
   }
+}
+
+/** scoreSplitTensor's scores as a host array (read back once). */
+export function scoreSplit(model: TwoHeadModel, method: Pick<AvgKMethod, 'scoreHead'>, split: Split, sampleShape: readonly number[], batchSize = 512): Float32Array {
+  return scoreSplitTensor(model, method, split, sampleShape, batchSize).dataSync() as Float32Array;
 }
 
 export interface SplitEvaluation extends SetMetrics {
@@ -36,16 +53,18 @@ export interface SplitEvaluation extends SetMetrics {
   topKAccuracy: number | null;
 }
 
-/** Metrics of the sets predicted with `cal` on a split whose scores are given. */
-export function evaluateScores(scores: Float32Array, labels: Int32Array, numClasses: number, cal: Calibration, trainClassCounts?: ArrayLike<number>): SplitEvaluation {
+/** Metrics of the sets predicted with `cal` on a split whose scores are given (read back once from a device). */
+export function evaluateScores(scores: Float32Array | Tensor, labels: Int32Array, numClasses: number, cal: Calibration, trainClassCounts?: ArrayLike<number>): SplitEvaluation {
+  const host = scores instanceof Tensor ? (scores.dataSync() as Float32Array) : scores;
   const n = labels.length;
-  const sets = predictSets(scores, n, numClasses, cal);
+  const sets = predictSets(host, n, numClasses, cal);
   const m = setMetrics(sets, labels, trainClassCounts);
-  return { ...m, k: cal.k, topKAccuracy: Number.isInteger(cal.k) ? topKAccuracy(scores, labels, n, numClasses, cal.k) : null };
+  return { ...m, k: cal.k, topKAccuracy: Number.isInteger(cal.k) ? topKAccuracy(host, labels, n, numClasses, cal.k) : null };
 }
 
-/** Calibrate on validation scores for each K. */
-export function calibrateAll(valScores: Float32Array, numClasses: number, ks: readonly number[], seed = 0): Calibration[] {
-  const n = valScores.length / numClasses;
+/** Calibrate on validation scores for each K (on the scores' device). */
+export function calibrateAll(valScores: Float32Array | Tensor, numClasses: number, ks: readonly number[], seed = 0): Calibration[] {
+  const size = valScores instanceof Tensor ? valScores.size : valScores.length;
+  const n = size / numClasses;
   return ks.map((k) => calibrateThreshold(valScores, n, numClasses, k, { seed }));
 }

@@ -13,7 +13,10 @@ import type { AvgKMethod } from '../avgk/losses.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
 import type { Calibration } from '../avgk/calibrate.js';
-import { scoreSplit, calibrateAll, evaluateScores } from './evaluate.js';
+import { scoreSplitTensor, calibrateAll, evaluateScores } from './evaluate.js';
+import { tidy } from '../tensor/scope.js';
+import { hostToDevice } from '../tensor/alloc.js';
+import { parseDevice, type Device } from '../backend/device.js';
 
 export interface StepInfo {
   epoch: number;
@@ -74,6 +77,11 @@ export interface FitOptions {
   shouldStop?: () => boolean;
   /** Continue from a saved state (the model, optimiser and method must be restored by the caller). */
   resume?: TrainState;
+  /**
+   * Where to train: 'cpu' or 'cuda'. The model (and the method's own state) move there first;
+   * default: where the model is. Batches are copied to the device one at a time.
+   */
+  device?: Device;
 }
 
 export interface FitResult {
@@ -111,6 +119,9 @@ function checkFitOptions(o: FitOptions, ds: Dataset): void {
 
 export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset, opts: FitOptions): FitResult {
   checkFitOptions(opts, ds);
+  if (opts.device !== undefined) model.to(parseDevice('fit', opts.device));
+  const device = model.device;
+  method.to?.(device);
   const state: TrainState = opts.resume ? { ...opts.resume, history: [...opts.resume.history] } : initialTrainState();
   const shape = ds.sampleShape;
   const d = shape.reduce((a, b) => a * b, 1);
@@ -143,14 +154,18 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
         const rng = new Rng(opts.seed * 131 + epoch * 100_003 + b);
         xb = randomCropFlip(xb, [bs, ...shape], rng, new Float32Array(xb.length));
       }
-      const out = model.forward(new Tensor(xb, [bs, ...shape]));
-      const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx) });
-      const lv = loss.item();
-      if (!Number.isFinite(lv)) throw new Error(`fit: the loss became ${lv} at epoch ${epoch + 1}, batch ${b + 1} (lower the learning rate?)`);
-      optimizer.zeroGrad();
-      loss.backward();
-      optimizer.step();
-      method.afterStep?.(lr);
+      // one memory scope per step: on the GPU the step's activations and gradients are freed here
+      const lv = tidy(() => {
+        const out = model.forward(new Tensor(hostToDevice(device, xb), [bs, ...shape]));
+        const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx) });
+        const v = loss.item();
+        if (!Number.isFinite(v)) throw new Error(`fit: the loss became ${v} at epoch ${epoch + 1}, batch ${b + 1} (lower the learning rate?)`);
+        optimizer.zeroGrad();
+        loss.backward();
+        optimizer.step();
+        method.afterStep?.(lr);
+        return v;
+      });
       state.step++;
       state.batch = b + 1;
       state.epochLossSum += lv;
@@ -164,11 +179,14 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
     if (interrupted) break;
     const seconds = (performance.now() - t0) / 1000;
     // End of epoch: validate with calibration at every K.
-    const valScores = scoreSplit(model, method, ds.val, shape, opts.evalBatchSize);
-    const cals = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
-    const val = cals.map((cal) => {
-      const e = evaluateScores(valScores, ds.val.y, ds.numClasses, cal);
-      return { k: cal.k, avgKAccuracy: e.avgKAccuracy, meanSetSize: e.meanSetSize };
+    const val = tidy(() => {
+      const valScores = scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize);
+      const cals = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
+      const host = valScores.dataSync() as Float32Array;
+      return cals.map((cal) => {
+        const e = evaluateScores(host, ds.val.y, ds.numClasses, cal);
+        return { k: cal.k, avgKAccuracy: e.avgKAccuracy, meanSetSize: e.meanSetSize };
+      });
     });
     const valScore = val.reduce((s, v) => s + v.avgKAccuracy, 0) / val.length;
     const info: EpochInfo = { epoch, trainLoss: state.epochLossSum / batches, lr, val, valScore, seconds, imagesPerS: seen / seconds };
@@ -188,8 +206,7 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
   let calibrations: Calibration[] = [];
   if (!interrupted) {
     if (keepBest && state.bestState) model.loadStateDict(state.bestState);
-    const valScores = scoreSplit(model, method, ds.val, shape, opts.evalBatchSize);
-    calibrations = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
+    calibrations = tidy(() => calibrateAll(scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize), ds.numClasses, opts.ks, opts.seed));
   }
   return { history: state.history, interrupted, state, bestEpoch: state.bestEpoch, calibrations };
 }

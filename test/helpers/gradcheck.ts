@@ -16,7 +16,7 @@ export interface GradcheckOptions {
 }
 
 function weightedSum(out: Tensor, w: Float64Array): number {
-  const d = out.contiguousData();
+  const d = out.dataSync();
   let s = 0;
   for (let i = 0; i < d.length; i++) s += d[i] * w[i];
   return s;
@@ -38,7 +38,7 @@ export function gradcheck(name: string, fn: (...xs: Tensor[]) => Tensor, inputs:
     const x = leaves[k];
     const g = x.grad;
     expect(g, `${name}: input ${k} received no gradient`).not.toBeNull();
-    const gd = g!.contiguousData();
+    const gd = g!.dataSync();
     const xd = x.data as Float32Array;
     const count = Math.min(xd.length, opts.maxEntries ?? 24);
     const picks = xd.length <= count ? [...Array(xd.length).keys()] : Array.from({ length: count }, () => rng.int(xd.length));

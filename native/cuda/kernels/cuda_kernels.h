@@ -6,7 +6,7 @@
 #pragma once
 #include <cstdint>
 
-#include "ops.h"
+#include "../../ops.h"
 
 namespace avgk_cuda {
 
@@ -38,12 +38,13 @@ void reduce_max(const float* x, float* out, int32_t* argmax, int64_t outer, int6
 void reduce_max_backward(const float* gy, const int32_t* argmax, float* gx, int64_t outer, int64_t mid, int64_t inner);
 
 // ---------------------------------------------------------------- index.cu
-// out[k] = x[idx[k]] for k < n (idx validated by the caller).
-void take(const float* x, const int32_t* idx, float* out, int64_t n);
+// Indices outside [0, length) are never dereferenced: take reads NaN for them, the puts skip them.
+// out[k] = x[idx[k]] for k < n.
+void take(const float* x, int64_t nx, const int32_t* idx, float* out, int64_t n);
 // gx[idx[k]] += g[k] for k < n (atomic: duplicates accumulate).
-void put_add(const float* g, const int32_t* idx, float* gx, int64_t n);
+void put_add(const float* g, const int32_t* idx, float* gx, int64_t ngx, int64_t n);
 // x[idx[k]] = value for k < n.
-void put_value(float* x, const int32_t* idx, int64_t n, float value);
+void put_value(float* x, int64_t nx, const int32_t* idx, int64_t n, float value);
 
 // ---------------------------------------------------------------- gemm.cu
 // Batched strided SGEMM with the semantics of avgk::sgemm (native/kernels/gemm/gemm.h):

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "ops.h"
+#include "../../ops.h"
 
 #ifdef __CUDACC__
 #define AVGK_HD __host__ __device__ __forceinline__

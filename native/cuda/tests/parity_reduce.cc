@@ -49,21 +49,24 @@ AVGK_PARITY(reduce_max) {
 
 AVGK_PARITY(take_put) {
   auto x = parity::uniform(50, -1, 1, 1);
-  std::vector<int32_t> idx = {3, 0, 49, 3, 7};
+  std::vector<int32_t> idx = {3, 0, 49, 3, 7, 50, -1};  // the last two are out of range
   std::vector<float> want(idx.size()), gx(50, 0.0f), g = {1, 2, 3, 4, 5};
+  g.resize(idx.size(), 100.0f);
   for (size_t k = 0; k < idx.size(); ++k) {
-    want[k] = x[idx[k]];
-    gx[idx[k]] += g[k];
+    const bool in = idx[k] >= 0 && idx[k] < 50;
+    want[k] = in ? x[idx[k]] : NAN;
+    if (in) gx[idx[k]] += g[k];
   }
   Dev<float> dx(x), dout(idx.size()), dg(g), dgx(std::vector<float>(50, 0.0f));
   Dev<int32_t> di(idx);
-  avgk_cuda::take(dx.p, di.p, dout.p, idx.size());
+  avgk_cuda::take(dx.p, 50, di.p, dout.p, idx.size());
   parity::close(dout.get(), want, 0, 0, "take");
-  avgk_cuda::put_add(dg.p, di.p, dgx.p, idx.size());
+  avgk_cuda::put_add(dg.p, di.p, dgx.p, 50, idx.size());
   parity::close(dgx.get(), gx, 0, 0, "putAdd with a duplicate index");
-  avgk_cuda::put_value(dx.p, di.p, idx.size(), 9.0f);
+  avgk_cuda::put_value(dx.p, 50, di.p, idx.size(), 9.0f);
   auto got = dx.get();
-  for (int32_t i : idx) x[i] = 9.0f;
+  for (int32_t i : idx)
+    if (i >= 0 && i < 50) x[i] = 9.0f;
   parity::close(got, x, 0, 0, "putValue");
 }
 

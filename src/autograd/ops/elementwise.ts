@@ -2,23 +2,27 @@
  * Elementwise ops: forward and backward side by side. Binary ops broadcast (NumPy rules) by
  * reading their operands through strides; their backward sums the gradient back to each shape.
  */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On, hostToDevice } from '../../tensor/alloc.js';
 import { Tensor, type TensorLike } from '../../tensor/tensor.js';
-import { backend, Unary, Binary, type UnaryOp, type BinaryOp } from '../../backend/index.js';
+import { Unary, Binary, type UnaryOp, type BinaryOp } from '../../backend/index.js';
+import type { Device } from '../../backend/device.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, shapeStr } from '../../tensor/shape.js';
 import { record } from '../engine.js';
+import { deviceOfAll, kernelsFor } from './device.js';
 import { sum } from './reduce.js';
 
 // ------------------------------------------------------------------------------------ unary
 
 function unary(name: string, op: UnaryOp, x: Tensor, p = 0, q = 0): Tensor {
+  const be = kernelsFor(x);
   const xd = x.f32(name);
-  const yd = emptyF32(xd.length);
-  backend().unary(op, xd, yd, p, q);
+  const yd = emptyF32On(x.device, xd.length);
+  be.unary(op, xd, yd, p, q);
   const y = new Tensor(yd, x.shape);
   return record(y, name, [x], (g) => {
-    const gx = emptyF32(xd.length);
-    backend().unaryBackward(op, xd, yd, g.f32(name), gx, p, q);
+    deviceOfAll(`${name} backward`, x, g);
+    const gx = emptyF32On(x.device, xd.length);
+    be.unaryBackward(op, xd, yd, g.f32(name), gx, p, q);
     return [new Tensor(gx, x.shape)];
   });
 }
@@ -44,9 +48,10 @@ export function affine(x: Tensor, a: number, b: number): Tensor {
 
 // ------------------------------------------------------------------------------------ binary
 
-function asTensor(op: string, v: TensorLike): Tensor {
+/** A tensor operand, or a number as a 0-d tensor on `device` (the other operand's). */
+function asTensor(op: string, v: TensorLike, device: Device): Tensor {
   if (v instanceof Tensor) return v;
-  if (typeof v === 'number') return new Tensor(Float32Array.of(v), []);
+  if (typeof v === 'number') return new Tensor(hostToDevice(device, Float32Array.of(v)), []);
   throw new Error(`${op}: expected a Tensor or a number, got ${typeof v}`);
 }
 
@@ -55,12 +60,13 @@ export function binaryRaw(name: string, op: BinaryOp, a: Tensor, b: Tensor): Ten
   if (a.dtype !== 'float32' || b.dtype !== 'float32') {
     throw new Error(`${name}: expected float32 tensors, got ${a.dtype} ${shapeStr(a.shape)} and ${b.dtype} ${shapeStr(b.shape)}`);
   }
+  const device = deviceOfAll(name, a, b);
   const shape = broadcastShapes(name, a.shape, b.shape);
-  const out = emptyF32(numel(shape));
+  const out = emptyF32On(device, numel(shape));
   const ks = shape.length === 0 ? [1] : shape;
   const as = shape.length === 0 ? [0] : broadcastStrides(a.shape, a.strides, shape);
   const bs = shape.length === 0 ? [0] : broadcastStrides(b.shape, b.strides, shape);
-  backend().binary(op, a.data as Float32Array, a.offset, as, b.data as Float32Array, b.offset, bs, out, ks);
+  kernelsFor(a).binary(op, a.data as Float32Array, a.offset, as, b.data as Float32Array, b.offset, bs, out, ks);
   return new Tensor(out, shape);
 }
 
@@ -76,8 +82,9 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 function binary(name: string, op: BinaryOp, aIn: TensorLike, bIn: TensorLike, back: (g: Tensor, a: Tensor, b: Tensor) => [Tensor | null, Tensor | null]): Tensor {
-  const a = asTensor(name, aIn);
-  const b = asTensor(name, bIn);
+  const device = aIn instanceof Tensor ? aIn.device : bIn instanceof Tensor ? bIn.device : 'cpu';
+  const a = asTensor(name, aIn, device);
+  const b = asTensor(name, bIn, device);
   const out = binaryRaw(name, op, a, b);
   return record(out, name, [a, b], (g) => {
     const [ga, gb] = back(g, a, b);
@@ -123,23 +130,15 @@ export function minimum(a: TensorLike, b: TensorLike): Tensor {
 
 /** 1 where a ≥ b (broadcast), else 0. No gradient. */
 function geMask(a: Tensor, b: Tensor): Tensor {
-  const d = binaryRaw('compare', Binary.sub, a, b);
-  const v = d.data as Float32Array;
-  for (let i = 0; i < v.length; i++) v[i] = v[i] >= 0 ? 1 : 0;
-  return d;
+  return binaryRaw('compare', Binary.ge, a, b);
 }
 
 /** Clamp into [lo, hi]; the gradient is passed where lo < x < hi (and at the bounds, as PyTorch). */
 export function clamp(x: Tensor, lo: number, hi: number): Tensor {
-  const xd = x.f32('clamp');
-  const yd = emptyF32(xd.length);
-  for (let i = 0; i < xd.length; i++) yd[i] = Math.min(hi, Math.max(lo, xd[i]));
-  return record(new Tensor(yd, x.shape), 'clamp', [x], (g) => {
-    const gd = g.f32('clamp');
-    const gx = emptyF32(xd.length);
-    for (let i = 0; i < xd.length; i++) gx[i] = xd[i] >= lo && xd[i] <= hi ? gd[i] : 0;
-    return [new Tensor(gx, x.shape)];
-  });
+  if (typeof lo !== 'number' || typeof hi !== 'number' || Number.isNaN(lo) || Number.isNaN(hi) || lo > hi) {
+    throw new Error(`clamp: expected numbers lo ≤ hi, got ${String(lo)} and ${String(hi)}`);
+  }
+  return unary('clamp', Unary.clamp, x, lo, hi);
 }
 
 // scalar-first forms used by the ops above (e.g. 1 - mask)

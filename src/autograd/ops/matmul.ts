@@ -2,9 +2,9 @@
  * Matrix multiply: 2-D and batched (batch dimensions broadcast), one strided GEMM call.
  * Transposed operands are read through their strides, never copied.
  */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { backend } from '../../backend/index.js';
+import { deviceOfAll, kernelsFor } from './device.js';
 import { broadcastShapes, numel, shapeStr } from '../../tensor/shape.js';
 import { record } from '../engine.js';
 import { sumToShape } from './elementwise.js';
@@ -34,6 +34,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   // 1-D operands, as in NumPy: a vector on the left is a row, on the right a column.
   if (a.ndim === 1) return matmul(a.reshape([1, a.shape[0]]), b).squeeze(-2);
   if (b.ndim === 1) return matmul(a, b.reshape([b.shape[0], 1])).squeeze(-1);
+  const device = deviceOfAll('matmul', a, b);
   const m = a.shape[a.ndim - 2];
   const k = a.shape[a.ndim - 1];
   const n = b.shape[b.ndim - 1];
@@ -54,9 +55,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     be = contiguous(be.detach());
     bBs = k * n;
   }
-  const out = emptyF32(batch * m * n);
+  const out = emptyF32On(device, batch * m * n);
   if (out.length > 0) {
-    backend().gemm(
+    kernelsFor(a).gemm(
       batch, m, n, k, 1,
       ae.data as Float32Array, ae.offset, ae.strides[ae.ndim - 2], ae.strides[ae.ndim - 1], aBs,
       be.data as Float32Array, be.offset, be.strides[be.ndim - 2], be.strides[be.ndim - 1], bBs,

@@ -2,9 +2,11 @@
  * Layer primitives on NCHW tensors: conv2d, pooling, batch norm, dropout. Each forward calls one
  * backend kernel and its backward closure calls the matching backward kernel.
  */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On, emptyI32On, hostToDevice } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { backend, type ConvGeom, type PoolGeom } from '../../backend/index.js';
+import type { ConvGeom, PoolGeom } from '../../backend/index.js';
+import type { F32Storage } from '../../backend/device.js';
+import { deviceOfAll, kernelsFor } from './device.js';
 import { shapeStr } from '../../tensor/shape.js';
 import { record } from '../engine.js';
 import { mean } from './reduce.js';
@@ -42,10 +44,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
   if (oh < 1 || ow < 1) throw new Error(`conv2d: kernel ${kh}×${kw} with padding ${pad} does not fit input ${shapeStr(x.shape)}`);
   const g: ConvGeom = { n, c, h, w, o, kh, kw, stride, pad, oh, ow };
+  const device = deviceOfAll('conv2d', x, weight, bias);
+  const be = kernelsFor(x);
   const xd = x.f32('conv2d');
   const wd = weight.f32('conv2d');
-  const out = emptyF32(n * o * oh * ow);
-  backend().conv2dForward(xd, wd, bias ? bias.f32('conv2d') : null, out, g);
+  const out = emptyF32On(device, n * o * oh * ow);
+  be.conv2dForward(xd, wd, bias ? bias.f32('conv2d') : null, out, g);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(new Tensor(out, [n, o, oh, ow]), 'conv2d', inputs, (gy) => {
     const gyd = gy.f32('conv2d backward');
@@ -53,20 +57,20 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
     if (x.requiresGrad) {
-      const d = emptyF32(xd.length);
-      backend().conv2dBackwardInput(gyd, wd, d, g);
+      const d = emptyF32On(device, xd.length);
+      be.conv2dBackwardInput(gyd, wd, d, g);
       gx = new Tensor(d, x.shape);
     }
     if (weight.requiresGrad) {
-      const d = emptyF32(wd.length);
-      backend().conv2dBackwardWeight(xd, gyd, d, g);
+      const d = emptyF32On(device, wd.length);
+      be.conv2dBackwardWeight(xd, gyd, d, g);
       gw = new Tensor(d, weight.shape);
     }
     if (bias && bias.requiresGrad) {
-      const d = new Float32Array(o);
-      const per = new Float32Array(n * o);
-      backend().reduceSum(gyd, per, n * o, oh * ow, 1);
-      backend().reduceSum(per, d, 1, n, o);
+      const d = emptyF32On(device, o);
+      const per = emptyF32On(device, n * o);
+      be.reduceSum(gyd, per, n * o, oh * ow, 1);
+      be.reduceSum(per, d, 1, n, o);
       gb = new Tensor(d, bias.shape);
     }
     return bias ? [gx, gw, gb] : [gx, gw];
@@ -88,23 +92,25 @@ function poolGeom(op: string, x: Tensor, k: number, stride: number, pad: number)
 
 export function maxPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
   const g = poolGeom('maxPool2d', x, kernelSize, stride, padding);
-  const out = emptyF32(g.n * g.c * g.oh * g.ow);
-  const argmax = new Int32Array(out.length);
-  backend().maxPool2dForward(x.f32('maxPool2d'), out, argmax, g);
+  const be = kernelsFor(x);
+  const out = emptyF32On(x.device, g.n * g.c * g.oh * g.ow);
+  const argmax = emptyI32On(x.device, out.length);
+  be.maxPool2dForward(x.f32('maxPool2d'), out, argmax, g);
   return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'maxPool2d', [x], (gy) => {
-    const gx = emptyF32(x.size);
-    backend().maxPool2dBackward(gy.f32('maxPool2d backward'), argmax, gx, g);
+    const gx = emptyF32On(x.device, x.size);
+    be.maxPool2dBackward(gy.f32('maxPool2d backward'), argmax, gx, g);
     return [new Tensor(gx, x.shape)];
   });
 }
 
 export function avgPool2d(x: Tensor, kernelSize: number, stride = kernelSize, padding = 0): Tensor {
   const g = poolGeom('avgPool2d', x, kernelSize, stride, padding);
-  const out = emptyF32(g.n * g.c * g.oh * g.ow);
-  backend().avgPool2dForward(x.f32('avgPool2d'), out, g);
+  const be = kernelsFor(x);
+  const out = emptyF32On(x.device, g.n * g.c * g.oh * g.ow);
+  be.avgPool2dForward(x.f32('avgPool2d'), out, g);
   return record(new Tensor(out, [g.n, g.c, g.oh, g.ow]), 'avgPool2d', [x], (gy) => {
-    const gx = emptyF32(x.size);
-    backend().avgPool2dBackward(gy.f32('avgPool2d backward'), gx, g);
+    const gx = emptyF32On(x.device, x.size);
+    be.avgPool2dBackward(gy.f32('avgPool2d backward'), gx, g);
     return [new Tensor(gx, x.shape)];
   });
 }
@@ -115,9 +121,13 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   return mean(x, [2, 3]);
 }
 
+/**
+ * Running statistics, [C] float32 tensors on the input's device (or Float32Arrays on the CPU),
+ * updated in place in training.
+ */
 export interface BatchNormState {
-  runningMean: Float32Array;
-  runningVar: Float32Array;
+  runningMean: Tensor | Float32Array;
+  runningVar: Tensor | Float32Array;
 }
 
 /**
@@ -135,7 +145,10 @@ export function batchNorm(
   const n = x.shape[0];
   const c = x.shape[1];
   const hw = x.ndim === 4 ? x.shape[2] * x.shape[3] : 1;
-  if (gamma.size !== c || beta.size !== c || state.runningMean.length !== c || state.runningVar.length !== c) {
+  const runMean = state.runningMean instanceof Tensor ? state.runningMean : new Tensor(state.runningMean, [state.runningMean.length]);
+  const runVar = state.runningVar instanceof Tensor ? state.runningVar : new Tensor(state.runningVar, [state.runningVar.length]);
+  const device = deviceOfAll(op, x, gamma, beta, runMean, runVar);
+  if (gamma.size !== c || beta.size !== c || runMean.size !== c || runVar.size !== c) {
     throw new Error(`${op}: parameters for ${gamma.size} channels do not match input ${shapeStr(x.shape)} with ${c} channels`);
   }
   const eps = opts.eps ?? 1e-5;
@@ -143,37 +156,51 @@ export function batchNorm(
   const training = opts.training;
   const fuseRelu = opts.relu === true;
   if (training && n * hw < 2) throw new Error(`${op}: training needs more than one value per channel, got input ${shapeStr(x.shape)}`);
+  const be = kernelsFor(x);
   const xd = x.f32(op);
   const gd = gamma.f32(op);
-  const out = emptyF32(xd.length);
-  const meanBuf = training ? new Float32Array(c) : state.runningMean;
-  const varBuf = training ? new Float32Array(c) : state.runningVar;
-  backend().batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training, fuseRelu);
+  const out = emptyF32On(device, xd.length);
+  const rm = runningStorage(op, runMean);
+  const rv = runningStorage(op, runVar);
+  // eval mode reads the running statistics, which training may overwrite later: a copy
+  const meanBuf = emptyF32On(device, c);
+  const varBuf = emptyF32On(device, c);
+  if (!training) {
+    be.copy(rm, 0, [1], meanBuf, 0, [1], [c]);
+    be.copy(rv, 0, [1], varBuf, 0, [1], [c]);
+  }
+  be.batchNormForward(xd, gd, beta.f32(op), out, meanBuf, varBuf, n, c, hw, eps, training, fuseRelu);
   if (training) {
     const m = n * hw;
-    for (let j = 0; j < c; j++) {
-      state.runningMean[j] = (1 - momentum) * state.runningMean[j] + momentum * meanBuf[j];
-      state.runningVar[j] = (1 - momentum) * state.runningVar[j] + momentum * varBuf[j] * (m / (m - 1));
-    }
+    be.axpby(meanBuf, rm, 1 - momentum, momentum);
+    be.axpby(varBuf, rv, 1 - momentum, momentum * (m / (m - 1)));
   }
-  // eval mode reads the running statistics, which training may overwrite later: keep a copy.
-  const meanUsed = training ? meanBuf : Float32Array.from(meanBuf);
-  const varUsed = training ? varBuf : Float32Array.from(varBuf);
   return record(new Tensor(out, x.shape), fuseRelu ? 'batchNormRelu' : op, [x, gamma, beta], (gy) => {
-    const gx = emptyF32(xd.length);
-    const gg = new Float32Array(c);
-    const gb = new Float32Array(c);
-    backend().batchNormBackward(xd, gy.f32(op), gd, meanUsed, varUsed, gx, gg, gb, n, c, hw, eps, training, fuseRelu ? out : null);
+    const gx = emptyF32On(device, xd.length);
+    const gg = emptyF32On(device, c);
+    const gb = emptyF32On(device, c);
+    be.batchNormBackward(xd, gy.f32(op), gd, meanBuf, varBuf, gx, gg, gb, n, c, hw, eps, training, fuseRelu ? out : null);
     return [new Tensor(gx, x.shape), new Tensor(gg, gamma.shape), new Tensor(gb, beta.shape)];
   });
 }
 
-/** Inverted dropout: zero each entry with probability p and scale the rest by 1/(1-p). */
+/** The dense storage of a running-statistics tensor, updated in place. */
+function runningStorage(op: string, t: Tensor): F32Storage {
+  if (t.dtype !== 'float32' || !t.isContiguous() || t.offset !== 0 || t.data.length !== t.size) {
+    throw new Error(`${op}: running statistics must be dense float32 tensors, got ${t.toString()}`);
+  }
+  return t.data as F32Storage;
+}
+
+/**
+ * Inverted dropout: zero each entry with probability p and scale the rest by 1/(1-p). The mask is
+ * drawn on the CPU from `rng` (the same mask on every device) and copied to the input's device.
+ */
 export function dropout(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
-  const mask = emptyF32(x.size);
+  const mask = new Float32Array(x.size);
   const scale = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < p ? 0 : scale;
-  return mul(x, new Tensor(mask, x.shape));
+  return mul(x, new Tensor(hostToDevice(x.device, mask), x.shape));
 }

@@ -1,7 +1,8 @@
 /** Reductions over axes: sum, mean, max (and argmax), each with its backward. */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On, emptyI32On } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { backend } from '../../backend/index.js';
+import type { F32Storage, I32Storage } from '../../backend/device.js';
+import { kernelsFor } from './device.js';
 import { normAxis, numel } from '../../tensor/shape.js';
 import { record } from '../engine.js';
 import { affine } from './elementwise.js';
@@ -23,7 +24,8 @@ function dropAxes(shape: readonly number[], axes: number[]): number[] {
 }
 
 /** Sum over `axes` (all when omitted) of a float32 tensor, without recording. */
-export function sumRaw(x: Tensor, axes: number[]): Float32Array {
+export function sumRaw(x: Tensor, axes: number[]): F32Storage {
+  const be = kernelsFor(x);
   let data = x.f32('sum');
   let shape = [...x.shape];
   for (let j = axes.length - 1; j >= 0; j--) {
@@ -31,8 +33,8 @@ export function sumRaw(x: Tensor, axes: number[]): Float32Array {
     const outer = numel(shape.slice(0, a));
     const mid = shape[a];
     const inner = numel(shape.slice(a + 1));
-    const out = emptyF32(outer * inner);
-    backend().reduceSum(data, out, outer, mid, inner);
+    const out = emptyF32On(x.device, outer * inner);
+    be.reduceSum(data, out, outer, mid, inner);
     data = out;
     shape[a] = 1;
   }
@@ -54,14 +56,14 @@ export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tens
   return affine(sum(x, ax, keepdim), 1 / n, 0);
 }
 
-function maxRaw(x: Tensor, axis: number): { values: Float32Array; argmax: Int32Array; outer: number; mid: number; inner: number } {
+function maxRaw(x: Tensor, axis: number): { values: F32Storage; argmax: I32Storage; outer: number; mid: number; inner: number } {
   const outer = numel(x.shape.slice(0, axis));
   const mid = x.shape[axis];
   const inner = numel(x.shape.slice(axis + 1));
   if (mid === 0) throw new Error(`max: cannot reduce over an empty dimension ${axis} of shape [${x.shape.join(', ')}]`);
-  const values = emptyF32(outer * inner);
-  const argmax = new Int32Array(outer * inner);
-  backend().reduceMax(x.f32('max'), values, argmax, outer, mid, inner);
+  const values = emptyF32On(x.device, outer * inner);
+  const argmax = emptyI32On(x.device, outer * inner);
+  kernelsFor(x).reduceMax(x.f32('max'), values, argmax, outer, mid, inner);
   return { values, argmax, outer, mid, inner };
 }
 
@@ -73,16 +75,11 @@ export function max(x: Tensor, axis?: number, keepdim = false): Tensor {
     return keepdim ? m.reshape(x.shape.map(() => 1)) : m;
   }
   const a = normAxis('max', axis, x.ndim);
-  const { values, argmax, mid, inner } = maxRaw(x, a);
+  const { values, argmax, outer, mid, inner } = maxRaw(x, a);
   const out = new Tensor(values, keepdim ? keptShape(x.shape, [a]) : dropAxes(x.shape, [a]));
   return record(out, 'max', [x], (g) => {
-    const gd = g.f32('max backward');
-    const gx = new Float32Array(x.size);
-    for (let r = 0; r < argmax.length; r++) {
-      const o = Math.floor(r / inner);
-      const i = r - o * inner;
-      gx[(o * mid + argmax[r]) * inner + i] += gd[r];
-    }
+    const gx = emptyF32On(x.device, x.size);
+    kernelsFor(x).reduceMaxBackward(g.f32('max backward'), argmax, gx, outer, mid, inner);
     return [new Tensor(gx, x.shape)];
   });
 }

@@ -2,23 +2,35 @@
  * Shaping ops. reshape, transpose, permute, expand, squeeze and slice are views (no copy) where
  * the layout allows; kernels that need dense data materialise them with the strided copy kernel.
  */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On, emptyI32On, hostToDevice, zerosF32On } from '../../tensor/alloc.js';
 import { Tensor, type Storage } from '../../tensor/tensor.js';
-import { backend } from '../../backend/index.js';
+import { CudaStorage, cudaFromHost, cudaToHost } from '../../backend/cuda/index.js';
+import type { Device, F32Storage } from '../../backend/device.js';
 import { contiguousStrides, normAxis, numel, shapeStr, checkShape } from '../../tensor/shape.js';
 import { record } from '../engine.js';
+import { deviceOfAll, kernelsFor } from './device.js';
 import { sumToShape } from './elementwise.js';
 
-/** A dense copy of any view (no graph). */
+/** A dense copy of any view (no graph), on the tensor's device. */
 export function materialize(t: Tensor): Storage {
-  const out = t.dtype === 'int32' ? new Int32Array(t.size) : emptyF32(t.size);
+  const out: Storage = t.dtype === 'int32' ? emptyI32On(t.device, t.size) : emptyF32On(t.device, t.size);
   if (t.size === 0) return out;
   if (t.ndim === 0) {
-    out[0] = t.data[t.offset];
+    kernelsFor(t).copy(t.data as F32Storage, t.offset, [0], out as F32Storage, 0, [1], [1]);
     return out;
   }
-  backend().copy(t.data, t.offset, t.strides, out, 0, contiguousStrides(t.shape), t.shape);
+  kernelsFor(t).copy(t.data as F32Storage, t.offset, t.strides, out as F32Storage, 0, contiguousStrides(t.shape), t.shape);
   return out;
+}
+
+/** x on another device (a copy; the gradient goes back to x's device). */
+export function toDevice(x: Tensor, device: Device): Tensor {
+  const dense = x.contiguousData();
+  let data: Storage;
+  if (dense instanceof CudaStorage) data = device === 'cuda' ? dense : (cudaToHost(dense) as Float32Array | Int32Array);
+  else data = device === 'cpu' ? dense : cudaFromHost(dense);
+  const out = new Tensor(data, x.shape);
+  return record(out, 'to', [x], (g) => [toDevice(g, x.device)]);
 }
 
 function view(x: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
@@ -120,9 +132,9 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   shape[a] = e - s;
   const out = view(x, shape, x.strides, x.offset + s * x.strides[a]);
   return record(out, 'slice', [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = zerosF32On(x.device, x.size);
     const gs = contiguousStrides(x.shape);
-    if (g.size > 0) backend().copy(g.data as Float32Array, g.offset, g.strides, gx, s * gs[a], gs, g.shape);
+    if (g.size > 0) kernelsFor(x).copy(g.data as F32Storage, g.offset, g.strides, gx, s * gs[a]!, gs, g.shape);
     return [new Tensor(gx, x.shape)];
   });
 }
@@ -139,14 +151,15 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
     }
     total += t.shape[a];
   }
+  const device = deviceOfAll('concat', ...tensors);
   const shape = [...first.shape];
   shape[a] = total;
   const os = contiguousStrides(shape);
-  const out = first.dtype === 'int32' ? new Int32Array(numel(shape)) : emptyF32(numel(shape));
+  const out: Storage = first.dtype === 'int32' ? emptyI32On(device, numel(shape)) : emptyF32On(device, numel(shape));
   let at = 0;
   for (const t of tensors) {
-    if (t.size > 0) backend().copy(t.data, t.offset, t.strides, out, at * os[a], os, t.shape);
-    at += t.shape[a];
+    if (t.size > 0) kernelsFor(t).copy(t.data as F32Storage, t.offset, t.strides, out as F32Storage, at * os[a]!, os, t.shape);
+    at += t.shape[a]!;
   }
   const result = new Tensor(out, shape);
   return record(result, 'concat', tensors, (g) => {
@@ -165,10 +178,11 @@ export function stack(tensors: Tensor[], axis = 0): Tensor {
   return concat(tensors.map((t) => unsqueeze(t, a)), a);
 }
 
+/** The index as host data (an index tensor on the GPU is read back: offsets are computed here). */
 function indexData(op: string, index: Tensor | Int32Array | number[]): { data: Int32Array; shape: readonly number[] } {
   if (index instanceof Tensor) {
     if (index.dtype !== 'int32') throw new Error(`${op}: the index must be an int32 tensor, got ${index.dtype}`);
-    return { data: index.contiguousData() as Int32Array, shape: index.shape };
+    return { data: index.dataSync() as Int32Array, shape: index.shape };
   }
   const data = index instanceof Int32Array ? index : Int32Array.from(index);
   return { data, shape: [data.length] };
@@ -184,7 +198,6 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   if (shape.length !== x.ndim || shape.some((d, i) => i !== a && d > x.shape[i])) {
     throw new Error(`gather: index of shape ${shapeStr(shape)} does not fit input ${shapeStr(x.shape)} along axis ${a}`);
   }
-  const xs = x.contiguousData();
   const xStr = contiguousStrides(x.shape);
   const n = numel(shape);
   const outer = numel(shape.slice(0, a));
@@ -215,13 +228,24 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
       }
     }
   }
-  const out = x.dtype === 'int32' ? new Int32Array(n) : emptyF32(n);
-  for (let k = 0; k < n; k++) out[k] = xs[offsets[k]];
-  const result = new Tensor(out, shape);
-  return record(result, 'gather', [x], (g) => {
-    const gd = g.f32('gather backward');
-    const gx = new Float32Array(x.size);
-    for (let k = 0; k < n; k++) gx[offsets[k]] += gd[k];
+  return takeAt('gather', x, offsets, shape);
+}
+
+/** out (of `shape`) = the dense x at `offsets`; the backward scatter-adds. */
+function takeAt(op: string, x: Tensor, offsets: Int32Array, shape: readonly number[]): Tensor {
+  if (x.dtype === 'int32') {
+    const xs = x.dataSync() as Int32Array;
+    const out = new Int32Array(offsets.length);
+    for (let k = 0; k < offsets.length; k++) out[k] = xs[offsets[k]!]!;
+    return new Tensor(hostToDevice(x.device, out), shape);
+  }
+  const be = kernelsFor(x);
+  const idx = hostToDevice(x.device, offsets);
+  const out = emptyF32On(x.device, offsets.length);
+  be.take(x.f32(op), idx, out);
+  return record(new Tensor(out, shape), op, [x], (g) => {
+    const gx = zerosF32On(x.device, x.size);
+    be.putAdd(g.f32(`${op} backward`), idx, gx);
     return [new Tensor(gx, x.shape)];
   });
 }
@@ -237,26 +261,14 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | Int32Array 
   for (let k = 0; k < idx.length; k++) {
     if (!(idx[k] >= 0 && idx[k] < n)) throw new Error(`indexSelect: index ${idx[k]} is out of range for axis ${a} of size ${n} (input ${shapeStr(x.shape)})`);
   }
-  const xs = x.contiguousData();
-  const out = x.dtype === 'int32' ? new Int32Array(outer * idx.length * inner) : emptyF32(outer * idx.length * inner);
-  for (let o = 0; o < outer; o++) {
+  const offsets = new Int32Array(outer * idx.length * inner);
+  for (let o = 0, at = 0; o < outer; o++) {
     for (let k = 0; k < idx.length; k++) {
-      const src = (o * n + idx[k]) * inner;
-      out.set(xs.subarray(src, src + inner), (o * idx.length + k) * inner);
+      const src = (o * n + idx[k]!) * inner;
+      for (let i = 0; i < inner; i++) offsets[at++] = src + i;
     }
   }
   const shape = [...x.shape];
   shape[a] = idx.length;
-  return record(new Tensor(out, shape), 'indexSelect', [x], (g) => {
-    const gd = g.f32('indexSelect backward');
-    const gx = new Float32Array(x.size);
-    for (let o = 0; o < outer; o++) {
-      for (let k = 0; k < idx.length; k++) {
-        const dst = (o * n + idx[k]) * inner;
-        const src = (o * idx.length + k) * inner;
-        for (let i = 0; i < inner; i++) gx[dst + i] += gd[src + i];
-      }
-    }
-    return [new Tensor(gx, x.shape)];
-  });
+  return takeAt('indexSelect', x, offsets, shape);
 }

@@ -1,7 +1,7 @@
 /** Softmax and log-softmax over one axis (rows of the last axis after moving it there). */
-import { emptyF32 } from '../../tensor/alloc.js';
+import { emptyF32On } from '../../tensor/alloc.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { backend } from '../../backend/index.js';
+import { kernelsFor } from './device.js';
 import { normAxis } from '../../tensor/shape.js';
 import { record } from '../engine.js';
 import { transpose } from './shaping.js';
@@ -13,12 +13,13 @@ function softmaxImpl(x: Tensor, axis: number, log: boolean): Tensor {
   if (a !== x.ndim - 1) return transpose(softmaxImpl(transpose(x, a, -1), -1, log), a, -1);
   const cols = x.shape[a];
   const rows = cols === 0 ? 0 : x.size / cols;
+  const be = kernelsFor(x);
   const xd = x.f32(name);
-  const yd = emptyF32(xd.length);
-  if (yd.length > 0) backend().softmax(xd, yd, rows, cols, log);
+  const yd = emptyF32On(x.device, xd.length);
+  if (yd.length > 0) be.softmax(xd, yd, rows, cols, log);
   return record(new Tensor(yd, x.shape), name, [x], (g) => {
-    const gx = emptyF32(yd.length);
-    if (gx.length > 0) backend().softmaxBackward(yd, g.f32(name), gx, rows, cols, log);
+    const gx = emptyF32On(x.device, yd.length);
+    if (gx.length > 0) be.softmaxBackward(yd, g.f32(name), gx, rows, cols, log);
     return [new Tensor(gx, x.shape)];
   });
 }

@@ -10,8 +10,9 @@ import { binary, copy, unary, unaryBackward } from './elementwise.js';
 import { gemm } from './gemm.js';
 import { adamStep, sgdStep } from './optim.js';
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from './pool.js';
-import { reduceMax, reduceSum } from './reduce.js';
-import { selectKth } from './select.js';
+import { reduceMax, reduceMaxBackward, reduceSum } from './reduce.js';
+import { countAboveEqual, markTop, selectKth } from './select.js';
+import { axpby, fill, putAdd, putValue, take } from './gather.js';
 import { sigmoidBce, softmax, softmaxBackward, softmaxCrossEntropy } from './softmax.js';
 
 let numThreads = 1;
@@ -50,4 +51,12 @@ export const jsBackend: Backend = {
   selectKth,
   sgdStep,
   adamStep,
+  markTop,
+  countAboveEqual,
+  fill,
+  axpby,
+  reduceMaxBackward,
+  take,
+  putAdd,
+  putValue,
 };

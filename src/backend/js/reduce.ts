@@ -87,3 +87,18 @@ export function reduceMax(x: F32, out: F32, argmax: I32, outer: number, mid: num
     }
   }
 }
+
+export function reduceMaxBackward(gy: F32, argmax: I32, gx: F32, outer: number, mid: number, inner: number): void {
+  const op = 'reduceMaxBackward';
+  checkLength(op, 'gy', gy, outer * inner, `outer=${outer} inner=${inner}`);
+  checkLength(op, 'argmax', argmax, outer * inner, `outer=${outer} inner=${inner}`);
+  checkLength(op, 'gx', gx, outer * mid * inner, `outer=${outer} mid=${mid} inner=${inner}`);
+  gx.fill(0);
+  for (let r = 0; r < argmax.length; r++) {
+    const o = Math.floor(r / inner);
+    const i = r - o * inner;
+    const m = argmax[r]!;
+    if (!(m >= 0 && m < mid)) throw new Error(`${op}: argmax ${m} at ${r} is out of range [0, ${mid})`);
+    gx[(o * mid + m) * inner + i] = gy[r]!;
+  }
+}

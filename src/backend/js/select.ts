@@ -84,3 +84,46 @@ function quickselect(buf: F32, target: number): number {
   }
   return buf[target]!;
 }
+
+/**
+ * markTop on top of a backend's selectKth (the native backend passes its own, see ../native):
+ * marks every selected entry above λ = the m-th largest, then the entries equal to λ in index
+ * order until m are marked.
+ */
+export function makeMarkTop(select: (x: F32, m: number, mask: Uint8Array | null) => number) {
+  return function markTop(x: F32, m: number, mask: Uint8Array | null, targets: F32): void {
+    const op = 'markTop';
+    checkSameLength(op, 'targets', targets, 'x', x);
+    if (mask !== null) checkSameLength(op, 'mask', mask, 'x', x);
+    if (!Number.isInteger(m)) throw new Error(`${op}: m must be an integer, got ${m}`);
+    if (m <= 0) return;
+    const lambda = select(x, m, mask);
+    const n = x.length;
+    let taken = 0;
+    for (let i = 0; i < n; i++) {
+      if ((mask === null || mask[i] !== 0) && x[i]! > lambda) {
+        targets[i] = 1;
+        taken++;
+      }
+    }
+    for (let i = 0; i < n && taken < m; i++) {
+      if ((mask === null || mask[i] !== 0) && x[i] === lambda) {
+        targets[i] = 1;
+        taken++;
+      }
+    }
+  };
+}
+
+export const markTop = makeMarkTop(selectKth);
+
+export function countAboveEqual(x: F32, t: number): [number, number] {
+  let above = 0;
+  let equal = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v > t) above++;
+    else if (v === t) equal++;
+  }
+  return [above, equal];
+}

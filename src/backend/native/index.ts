@@ -6,6 +6,7 @@
  */
 import type { Backend, KernelName } from '../types.js';
 import type { NativeAddon } from './addon.js';
+import { makeMarkTop } from '../js/select.js';
 
 export function createNativeBackend(addon: NativeAddon, fallback: Backend): Backend {
   const table: Record<string, unknown> = {
@@ -19,5 +20,7 @@ export function createNativeBackend(addon: NativeAddon, fallback: Backend): Back
     const native = (addon as Partial<NativeAddon>)[k];
     table[k] = typeof native === 'function' ? native : fallback[k];
   }
+  // composite kernels over the addon's primitives
+  table.markTop = makeMarkTop(table.selectKth as Backend['selectKth']);
   return table as unknown as Backend;
 }
