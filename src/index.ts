@@ -4,7 +4,13 @@
  * calibration, datasets, the training loop.
  */
 export { Tensor, tensor, fromArray, zeros, ones, full, zerosLike, onesLike, arange } from './tensor/tensor.js';
-export type { DType, TensorLike } from './tensor/tensor.js';
+export type { DType, TensorLike, Device, CreationOptions } from './tensor/tensor.js';
+export { tidy, keep } from './tensor/scope.js';
+export { AvgkError, DeviceError } from './errors.js';
+export {
+  cudaAvailable, cudaDeviceInfo, cudaMemStats, cudaResetPeak, cudaEmptyCache, cudaSynchronize, setTf32, getTf32,
+} from './backend/cuda/index.js';
+export type { CudaDeviceInfo, CudaMemStats } from './backend/cuda/index.js';
 export { rand, randn, randint, manualSeed, globalGenerator, Rng } from './tensor/random.js';
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { setBufferCacheLimit, emptyBufferCache, bufferCacheBytes } from './tensor/alloc.js';

@@ -3,6 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { setBackend, setNumThreads } from '../backend/index.js';
+import { cudaBackend } from '../backend/cuda/index.js';
+import { DEVICES, type Device } from '../backend/device.js';
 import type { CliContext } from './context.js';
 import { choiceParser, intParser } from './options.js';
 
@@ -11,11 +13,24 @@ export function addOutputOptions(cmd: Command): Command {
   return cmd.option('-q, --quiet', 'no progress output (results and errors only)').option('-v, --verbose', 'more logging; stack traces on errors');
 }
 
-/** --backend / --threads. */
+/** --device / --backend / --threads. */
 export function addBackendOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--backend <name>', 'kernels: native (C++ addon) or js (TypeScript); default: native when it loads').argParser(choiceParser('backend', ['js', 'native'] as const)))
+    .addOption(new Option('--device <name>', 'where tensors live and kernels run: cpu or cuda (an NVIDIA GPU); default: cpu').argParser(choiceParser('device', DEVICES)))
+    .addOption(new Option('--backend <name>', 'CPU kernels: native (C++ addon) or js (TypeScript); default: native when it loads').argParser(choiceParser('backend', ['js', 'native'] as const)))
     .option('--threads <n>', 'threads of the native kernels (default: physical cores)', intParser(1));
+}
+
+/** Starts the device (a GPU that cannot be used is a usage error: exit 2, one line). */
+export function startDevice(ctx: CliContext, device: Device, flag = '--device'): Device {
+  if (device === 'cuda') {
+    try {
+      cudaBackend();
+    } catch (e) {
+      throw ctx.usageError(`${flag} cuda: ${(e as Error).message.replace(/^avgk: /, '')}`, e);
+    }
+  }
+  return device;
 }
 
 /** Apply --quiet/--verbose to the context (called first by every action). */
@@ -24,7 +39,8 @@ export function applyOutputOptions(ctx: CliContext, opts: { quiet?: boolean; ver
   ctx.verbose = ctx.verbose || opts.verbose === true;
 }
 
-export function applyBackendOptions(ctx: CliContext, opts: { backend?: 'js' | 'native'; threads?: number }): void {
+/** Applies --backend and --threads, starts --device; returns the device. */
+export function applyBackendOptions(ctx: CliContext, opts: { backend?: 'js' | 'native'; threads?: number; device?: Device }): Device {
   if (opts.backend) {
     try {
       setBackend(opts.backend);
@@ -39,6 +55,7 @@ export function applyBackendOptions(ctx: CliContext, opts: { backend?: 'js' | 'n
       throw ctx.usageError(`--threads: ${(e as Error).message}`, e);
     }
   }
+  return startDevice(ctx, opts.device ?? 'cpu');
 }
 
 /** Files that mark a directory as holding a run. */

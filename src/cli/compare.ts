@@ -11,6 +11,7 @@ import { EXIT_INTERRUPTED, type CliContext } from './context.js';
 import { parseCompareConfig, ConfigError, type CompareConfig } from '../train/config.js';
 import { runCompare } from '../train/compare.js';
 import { loadDataset, type Dataset } from '../data/index.js';
+import { startDevice } from './common.js';
 
 export interface CompareCommandOptions {
   config: string;
@@ -40,6 +41,7 @@ export function readCompareConfig(ctx: CliContext, file: string): CompareConfig 
 
 export async function compareCommand(ctx: CliContext, opts: CompareCommandOptions): Promise<void> {
   const config = readCompareConfig(ctx, opts.config);
+  startDevice(ctx, config.device ?? 'cpu', 'config.device');
   const outDir = ctx.resolvePath(opts.out);
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw ctx.usageError(`--out ${opts.out}: exists and is not a directory`);
   if (!opts.resume && existsSync(`${outDir}/results.json`)) {

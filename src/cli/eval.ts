@@ -24,6 +24,7 @@ interface EvalOptions {
   k?: number[];
   json?: boolean;
   backend?: 'js' | 'native';
+  device?: 'cpu' | 'cuda';
   threads?: number;
   quiet?: boolean;
   verbose?: boolean;
@@ -55,7 +56,7 @@ values trained with), else calibrated on validation now.`,
 
 async function runEval(ctx: CliContext, o: EvalOptions): Promise<number> {
   const ckpt = await loadCheckpointCli(ctx, o.checkpoint);
-  applyBackendOptions(ctx, o);
+  const device = applyBackendOptions(ctx, o);
   const config = ckpt.config;
   const ds = loadDatasetCli(ctx, config.dataset);
   const ks = uniqueKs(o.k ?? config.ks);
@@ -70,6 +71,7 @@ async function runEval(ctx: CliContext, o: EvalOptions): Promise<number> {
   } catch (e) {
     throw ctx.usageError((e as Error).message.replace(ckpt.path, o.checkpoint), e);
   }
+  model.to(device);
   const split: SplitName = o.split ?? 'test';
   if (ds[split].n === 0) throw ctx.usageError(`--split ${split}: the split is empty`);
   const cals = calibrationsFor(ks, ds.numClasses, config.seed, ckpt.meta.calibrations, () => scoreHeads(model, method, ds.val, ds));

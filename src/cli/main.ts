@@ -15,6 +15,7 @@ import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerBench } from './bench.js';
 import { registerCompare } from './compare.js';
+import { DeviceError } from '../errors.js';
 
 /** One line: collapse whitespace and newlines, drop commander's "error: " prefix. */
 function oneLine(msg: string): string {
@@ -84,6 +85,11 @@ function reportError(ctx: CliContext, e: unknown): number {
     // help and version are "errors" with exit code 0; commander already printed the message
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return EXIT_OK;
     if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
+    return EXIT_USAGE;
+  }
+  if (e instanceof DeviceError) {
+    // a device that cannot be used is a problem of the invocation: one line, exit 2
+    ctx.err(`avgk: error: ${oneLine(e.message.replace(/^avgk: /, ''))}`);
     return EXIT_USAGE;
   }
   if (e instanceof CliError) {

@@ -25,6 +25,7 @@ interface PredictOptions {
   out?: string;
   k?: number;
   backend?: 'js' | 'native';
+  device?: 'cpu' | 'cuda';
   threads?: number;
   quiet?: boolean;
   verbose?: boolean;
@@ -97,7 +98,7 @@ async function runPredict(ctx: CliContext, o: PredictOptions): Promise<number> {
   const ckpt = await loadCheckpointCli(ctx, o.checkpoint);
   const outPath = o.out !== undefined ? ctx.resolvePath(o.out) : null;
   if (outPath) checkOutputFile(ctx, outPath, o.out!);
-  applyBackendOptions(ctx, o);
+  const device = applyBackendOptions(ctx, o);
   const config = ckpt.config;
   const ds = loadDatasetCli(ctx, config.dataset);
   const k = o.k ?? config.ks[0];
@@ -111,6 +112,7 @@ async function runPredict(ctx: CliContext, o: PredictOptions): Promise<number> {
   } catch (e) {
     throw ctx.usageError((e as Error).message.replace(ckpt.path, o.checkpoint), e);
   }
+  model.to(device);
   const cal = calibrationsFor([k], ds.numClasses, config.seed, ckpt.meta.calibrations, () => scoreHeads(model, method, ds.val, ds)).method![0];
   const scores = scoreSplit(model, method, split, ds.sampleShape);
   const sets = predictSets(scores, split.n, ds.numClasses, cal);

@@ -73,6 +73,7 @@ export interface TrainOptions {
   normalize?: boolean;
   threads?: number;
   backend?: 'js' | 'native';
+  device?: 'cpu' | 'cuda';
   out?: string;
   resume?: string;
   report?: boolean;
@@ -262,7 +263,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   } else {
     config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(key) === 'cli');
   }
-  applyBackendOptions(ctx, o);
+  const device = applyBackendOptions(ctx, o);
 
   // ---- 2. output directory (checked, not yet created) ----
   const cwd = ctx.io.cwd ?? process.cwd();
@@ -342,6 +343,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
         schedule,
         augment: config.augment,
         resume: state,
+        device,
         onStep: (info) => {
           cur = info.elapsed;
           samples += Math.min(config.batchSize, ds.train.n - info.batch * config.batchSize);

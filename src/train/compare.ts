@@ -242,6 +242,7 @@ function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boole
     schedule: makeSchedule(config),
     augment: config.augment,
     evalBatchSize: config.evalBatchSize,
+    device: config.device,
     shouldStop: opts.shouldStop,
     onEpoch: opts.logEpoch
       ? (e) => opts.logEpoch!(`  ${job.method.label} seed=${job.seed}${job.kIndependent ? '' : ` K=${kLabel(job.ks[0])}`} epoch ${e.epoch + 1}/${config.epochs}: loss ${e.trainLoss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, val ${e.val.map((v) => `K=${kLabel(v.k)} ${fmtPct(v.avgKAccuracy)}%`).join(' ')} (${e.seconds.toFixed(1)} s)`)
@@ -487,7 +488,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
   }
   const backend = backendName();
   const threads = getNumThreads();
-  log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; backend ${backend}, ${threads} threads`);
+  log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${config.device === 'cuda' ? 'device cuda' : `backend ${backend}, ${threads} threads`}`);
   const longTailed = isLongTailed(config.dataset);
   const bayes = bayesRecords(ds, config.ks);
   const dir = opts.outDir;

@@ -52,6 +52,8 @@ export interface CompareConfig {
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
   threads?: number;
+  /** Where every cell trains: 'cpu' (default) or 'cuda'. */
+  device?: 'cpu' | 'cuda';
   augment?: boolean;
   evalBatchSize?: number;
   /** Free text kept in results (what the experiment is for). */
@@ -69,7 +71,7 @@ export const METHOD_OPTIONS: Record<MethodName, readonly (keyof MethodConfigOpti
   role: ['lrMultiplier'],
 };
 
-const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
+const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -328,6 +330,10 @@ export function validateCompareConfig(raw: unknown): CompareConfig {
   const schedule = validateSchedule(raw.schedule, epochs);
   const cfg: CompareConfig = { dataset, methods, ks, seeds, model, epochs, batchSize, optimizer, schedule };
   if (raw.threads !== undefined) cfg.threads = int(raw.threads, 'config.threads', 1, 1024);
+  if (raw.device !== undefined) {
+    if (raw.device !== 'cpu' && raw.device !== 'cuda') fail('config.device', `must be "cpu" or "cuda", got ${show(raw.device)}`);
+    cfg.device = raw.device;
+  }
   if (raw.augment !== undefined) {
     cfg.augment = bool(raw.augment, 'config.augment');
     if (cfg.augment && dataset.name !== 'cifar10' && dataset.name !== 'cifar100') fail('config.augment', `random crop + flip is for 32×32 colour images (cifar10, cifar100), not "${dataset.name}"`);

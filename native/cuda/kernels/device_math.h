@@ -2,15 +2,15 @@
 // that the host test program (native/cuda/tests/device_math_test.cc) checks them on the CPU.
 // Semantics follow the TypeScript backend (src/backend/js), the oracle of every parity test.
 #pragma once
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "../../ops.h"
 
 #ifdef __CUDACC__
 #define AVGK_HD __host__ __device__ __forceinline__
 #else
-#include <cmath>
-#include <cstring>
 #define AVGK_HD inline
 #endif
 
