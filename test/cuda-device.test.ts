@@ -26,6 +26,21 @@ import { createMethod } from '../src/avgk/losses.js';
 import { SGD, Adam } from '../src/optim/optimizer.js';
 import { fit } from '../src/train/fit.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
+import { runCli } from '../src/cli/main.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+async function cli(argv: string[], cwd: string): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    stdout: { isTTY: false, write: (c: string) => ((out += c), true) },
+    stderr: { isTTY: false, write: (c: string) => ((err += c), true) },
+    cwd,
+  });
+  return { code, out, err };
+}
 
 const { skip } = cudaEmulatorUnderTest('cuda-device');
 
@@ -247,4 +262,31 @@ describe.skipIf(skip)('tensors on the cuda device (CPU emulator)', () => {
     expect(onGpu.stateDict()).toEqual(sc);
     expect(onGpu.device).toBe('cuda');
   });
+
+  it('avgk train --device cuda writes a checkpoint that eval and predict read on either device', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avgk-cuda-cli-'));
+    try {
+      const data = JSON.stringify({ name: 'synthetic', numClasses: 6, numSuperclasses: 2, dim: 6, nTrain: 300, nVal: 100, nTest: 100 });
+      const common = ['--dataset-config', data, '--hidden', '16', '--batch-size', '32', '--seed', '1', '--no-report', '--quiet'];
+      const gpu = await cli(['train', ...common, '--epochs', '2', '--device', 'cuda', '--out', 'g'], dir);
+      expect(gpu.code, gpu.err).toBe(0);
+      const cpuEval = await cli(['eval', '--checkpoint', 'g/checkpoint.safetensors', '--device', 'cpu', '--json'], dir);
+      const gpuEval = await cli(['eval', '--checkpoint', 'g/checkpoint.safetensors', '--device', 'cuda', '--json'], dir);
+      expect(cpuEval.code, cpuEval.err).toBe(0);
+      expect(gpuEval.code, gpuEval.err).toBe(0);
+      const rows = (r: { out: string }) => (JSON.parse(r.out) as { rows: { method: string; avgKAccuracy: number }[] }).rows;
+      const [rc, rg] = [rows(cpuEval), rows(gpuEval)];
+      expect(rg.map((r) => r.method)).toEqual(rc.map((r) => r.method));
+      // the same weights scored by two devices' kernels: equal up to float rounding at the threshold
+      rg.forEach((r, i) => expect(Math.abs(r.avgKAccuracy - rc[i]!.avgKAccuracy)).toBeLessThanOrEqual(0.02));
+      // resume the GPU run on the CPU for one more epoch
+      const more = await cli(['train', '--resume', 'g/checkpoint.safetensors', '--epochs', '3', '--device', 'cpu', '--no-report', '--quiet'], dir);
+      expect(more.code, more.err).toBe(0);
+      const pred = await cli(['predict', '--checkpoint', 'g/checkpoint.safetensors', '--device', 'cuda', '--split', 'test'], dir);
+      expect(pred.code, pred.err).toBe(0);
+      expect(pred.out.trim().split('\n')).toHaveLength(100);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

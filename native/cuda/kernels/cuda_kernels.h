@@ -53,6 +53,11 @@ void put_value(float* x, int64_t nx, const int32_t* idx, int64_t n, float value)
 void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA, int64_t csA,
            int64_t bsA, const float* B, int64_t rsB, int64_t csB, int64_t bsB, float beta, float* C, int64_t rsC,
            int64_t bsC);
+// sgemm with a per-row bias (nullable) added in the epilogue: C = alpha*AB + bias[i] + beta*C (the
+// convolutions' forward).
+void sgemm_bias(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA,
+                int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB, int64_t bsB, float beta, float* C,
+                int64_t rsC, int64_t bsC, const float* bias);
 // TF32 tensor cores for sgemm (and the convolutions through it), fp32 accumulation. Off by default.
 void set_tf32(bool on);
 bool tf32();
