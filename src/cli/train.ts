@@ -7,8 +7,8 @@
  * threshold; the pseudo-labels / regulariser used the training K). Train separate runs for
  * other training K.
  *
- * Ctrl-C: training runs in short synchronous chunks between which signals are handled; the first
- * Ctrl-C finishes the current step, writes a resumable checkpoint and exits with code 130.
+ * Ctrl-C: training yields to the event loop between steps (fitAsync); the first Ctrl-C finishes the
+ * current step, writes a resumable checkpoint and exits with code 130.
  */
 import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { Command, Option } from 'commander';
 import { DATASET_NAMES, SYNTHETIC_DEFAULTS } from '../data/index.js';
 import { MODEL_NAMES } from '../avgk/model.js';
 import { METHOD_NAMES } from '../avgk/losses.js';
-import { fit, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
+import { fitAsync, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
 import { calibrateAll } from '../train/evaluate.js';
 import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
 import { backendName } from '../backend/index.js';
@@ -104,9 +104,6 @@ const CONFIG_FLAGS: [keyof TrainOptions, string][] = [
   ['valSize', '--val-size'],
   ['normalize', '--normalize'],
 ];
-
-/** Milliseconds of training between two looks at the event loop (signals, progress timers). */
-const CHUNK_MS = 250;
 
 export function registerTrain(program: Command, ctx: CliContext): Command {
   const cmd = program
@@ -329,47 +326,25 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   });
   let result: FitResult | null = null;
   let lastWeights: StateDict | null = null;
-  let base = 0;
-  let cur = 0;
-  let samples = 0;
   try {
-    for (;;) {
-      const chunkStart = performance.now();
-      const res = fit(model, method, optimizer, ds, {
-        epochs: config.epochs,
-        batchSize: config.batchSize,
-        ks: config.ks,
-        seed: config.seed,
-        schedule,
-        augment: config.augment,
-        resume: state,
-        device,
-        onStep: (info) => {
-          cur = info.elapsed;
-          samples += Math.min(config.batchSize, ds.train.n - info.batch * config.batchSize);
-          progress.step(info, samples, base + cur);
-        },
-        onEpoch: (info) => {
-          info.seconds = base + cur;
-          info.imagesPerS = info.seconds > 0 ? samples / info.seconds : NaN;
-          progress.epoch(info);
-          base = 0;
-          cur = 0;
-          samples = 0;
-          if (info.epoch === config.epochs - 1) lastWeights = model.stateDict();
-        },
-        shouldStop: () => stop || performance.now() - chunkStart > CHUNK_MS,
-      });
-      state = res.state;
-      if (!res.interrupted) {
-        result = res;
-        break;
-      }
-      base += cur;
-      cur = 0;
-      if (stop) break;
-      await new Promise<void>((r) => setImmediate(r));
-    }
+    const res = await fitAsync(model, method, optimizer, ds, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      ks: config.ks,
+      seed: config.seed,
+      schedule,
+      augment: config.augment,
+      resume: state,
+      device,
+      onStep: (info) => progress.step(info, info.samplesSeen, info.elapsed),
+      onEpoch: (info) => {
+        progress.epoch(info);
+        if (info.epoch === config.epochs - 1) lastWeights = model.stateDict();
+      },
+      shouldStop: () => stop,
+    });
+    state = res.state;
+    if (!res.interrupted) result = res;
   } catch (e) {
     progress.stopBar();
     unregister?.();

@@ -117,37 +117,47 @@ function checkFitOptions(o: FitOptions, ds: Dataset): void {
   if (ds.train.n === 0 || ds.val.n === 0) throw new Error(`fit: the training and validation splits must be non-empty (got ${ds.train.n} and ${ds.val.n})`);
 }
 
-export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset, opts: FitOptions): FitResult {
+/** What the step generator yields: after every optimiser step, and after every epoch's validation. */
+export type FitEvent = { kind: 'step'; info: StepInfo; lastOfEpoch: boolean } | { kind: 'epoch'; info: EpochInfo };
+
+/**
+ * The training loop as a generator: it yields after every optimiser step and after every epoch's
+ * validation, with `state` always consistent, so a driver can stop at any yield and resume later
+ * from `state` bit-exactly (fit and fitAsync below are the two drivers). It returns the result
+ * once every epoch has run. `state` is updated in place.
+ */
+export function* fitSteps(
+  model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset, opts: FitOptions, state: TrainState,
+): Generator<FitEvent, FitResult, void> {
   checkFitOptions(opts, ds);
   if (opts.device !== undefined) model.to(parseDevice('fit', opts.device));
   const device = model.device;
   method.to?.(device);
-  const state: TrainState = opts.resume ? { ...opts.resume, history: [...opts.resume.history] } : initialTrainState();
   const shape = ds.sampleShape;
   const d = shape.reduce((a, b) => a * b, 1);
   const n = ds.train.n;
   const batches = Math.ceil(n / opts.batchSize);
   const keepBest = opts.keepBest ?? true;
-  let interrupted = false;
   model.train();
 
-  while (state.epoch < opts.epochs && !interrupted) {
+  while (state.epoch < opts.epochs) {
     const epoch = state.epoch;
     const lr = opts.schedule ? opts.schedule.lrAt(epoch) : optimizer.lr;
     optimizer.lr = lr;
     const order = epochOrder(n, opts.seed, epoch);
-    const t0 = performance.now();
+    let trainSeconds = 0;
     let seen = 0;
     for (let b = state.batch; b < batches; b++) {
+      const t0 = performance.now();
       const start = b * opts.batchSize;
       const bs = Math.min(opts.batchSize, n - start);
       const idx = order.subarray(start, start + bs);
       let xb: Float32Array = new Float32Array(bs * d);
       const yb = new Int32Array(bs);
       for (let i = 0; i < bs; i++) {
-        const s = idx[i];
+        const s = idx[i]!;
         xb.set(ds.train.x.subarray(s * d, (s + 1) * d), i * d);
-        yb[i] = ds.train.y[s];
+        yb[i] = ds.train.y[s]!;
       }
       if (opts.augment) {
         // one generator per (epoch, batch): a resumed run draws the same crops
@@ -170,14 +180,11 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
       state.batch = b + 1;
       state.epochLossSum += lv;
       seen += bs;
-      opts.onStep?.({ epoch, batch: b, batches, step: state.step, loss: lv, lr, elapsed: (performance.now() - t0) / 1000, samplesSeen: seen });
-      if (opts.shouldStop?.() && b + 1 < batches) {
-        interrupted = true;
-        break;
-      }
+      trainSeconds += (performance.now() - t0) / 1000;
+      const info: StepInfo = { epoch, batch: b, batches, step: state.step, loss: lv, lr, elapsed: trainSeconds, samplesSeen: seen };
+      opts.onStep?.(info);
+      yield { kind: 'step', info, lastOfEpoch: b + 1 === batches };
     }
-    if (interrupted) break;
-    const seconds = (performance.now() - t0) / 1000;
     // End of epoch: validate with calibration at every K.
     const val = tidy(() => {
       const valScores = scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize);
@@ -189,7 +196,7 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
       });
     });
     const valScore = val.reduce((s, v) => s + v.avgKAccuracy, 0) / val.length;
-    const info: EpochInfo = { epoch, trainLoss: state.epochLossSum / batches, lr, val, valScore, seconds, imagesPerS: seen / seconds };
+    const info: EpochInfo = { epoch, trainLoss: state.epochLossSum / batches, lr, val, valScore, seconds: trainSeconds, imagesPerS: seen / trainSeconds };
     state.history.push(info);
     if (!keepBest || valScore > state.bestScore) {
       state.bestScore = valScore;
@@ -200,13 +207,63 @@ export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimize
     state.batch = 0;
     state.epochLossSum = 0;
     opts.onEpoch?.(info);
-    if (opts.shouldStop?.()) interrupted = state.epoch < opts.epochs;
+    yield { kind: 'epoch', info };
   }
 
-  let calibrations: Calibration[] = [];
-  if (!interrupted) {
-    if (keepBest && state.bestState) model.loadStateDict(state.bestState);
-    calibrations = tidy(() => calibrateAll(scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize), ds.numClasses, opts.ks, opts.seed));
+  if (keepBest && state.bestState) model.loadStateDict(state.bestState);
+  const calibrations = tidy(() => calibrateAll(scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize), ds.numClasses, opts.ks, opts.seed));
+  return { history: state.history, interrupted: false, state, bestEpoch: state.bestEpoch, calibrations };
+}
+
+/** A state that continues from `resume` (copied: the caller's object is not changed). */
+function startState(opts: FitOptions): TrainState {
+  return opts.resume ? { ...opts.resume, history: [...opts.resume.history] } : initialTrainState();
+}
+
+function interruptedResult(state: TrainState): FitResult {
+  return { history: state.history, interrupted: true, state, bestEpoch: state.bestEpoch, calibrations: [] };
+}
+
+/** May a driver stop at this event? Not between an epoch's last step and its validation. */
+function canStop(e: FitEvent): boolean {
+  return e.kind === 'epoch' || !e.lastOfEpoch;
+}
+
+/**
+ * Trains synchronously (see fitSteps). `shouldStop` is polled after every step and every epoch:
+ * true ends training there with `interrupted: true` and a `state` to resume from.
+ */
+export function fit(model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset, opts: FitOptions): FitResult {
+  const state = startState(opts);
+  const gen = fitSteps(model, method, optimizer, ds, opts, state);
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+    if (canStop(r.value) && opts.shouldStop?.() && state.epoch < opts.epochs) return interruptedResult(state);
   }
-  return { history: state.history, interrupted, state, bestEpoch: state.bestEpoch, calibrations };
+}
+
+/**
+ * Trains without blocking the event loop for more than `yieldEveryMs` (default 50) at a time, so
+ * that signal handlers, progress timers and other work run during training. Stops like fit() when
+ * `shouldStop()` turns true or `signal` is aborted (after the current step).
+ */
+export async function fitAsync(
+  model: TwoHeadModel, method: AvgKMethod, optimizer: Optimizer, ds: Dataset,
+  opts: FitOptions & { signal?: AbortSignal; yieldEveryMs?: number },
+): Promise<FitResult> {
+  const state = startState(opts);
+  const gen = fitSteps(model, method, optimizer, ds, opts, state);
+  const every = opts.yieldEveryMs ?? 50;
+  let last = performance.now();
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+    if (performance.now() - last >= every) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      last = performance.now();
+    }
+    const stop = opts.signal?.aborted === true || opts.shouldStop?.() === true;
+    if (stop && canStop(r.value) && state.epoch < opts.epochs) return interruptedResult(state);
+  }
 }
