@@ -151,7 +151,7 @@ describe('config validation: one line naming the field', () => {
     ['unknown method', { methods: ['softmax', 'an', 'foo'] }, /^config\.methods\[2\]: unknown method "foo" \(expected softmax, two-head, an, wan, an-ls, epr, role\)$/],
     ['unknown method in an object', { methods: [{ name: 'bar' }] }, /^config\.methods\[0\]\.name: unknown method "bar"/],
     ['option of another method', { methods: [{ name: 'an', options: { mu: 0.3 } }] }, /^config\.methods\[0\]\.options\.mu: an takes no options$/],
-    ['bad option value', { methods: [{ name: 'two-head', options: { reduction: 'sum' } }] }, /^config\.methods\[0\]\.options\.reduction: must be "batchmean"/],
+    ['bad option value', { methods: [{ name: 'two-head', options: { reduction: 'sum' } }] }, /^config\.methods\[0\]\.options\.reduction: must be one of "batchmean", "mean", got "sum"$/],
     ['duplicate method', { methods: ['softmax', 'softmax'] }, /^config\.methods\[1\]: duplicate method "softmax"/],
     ['unknown top-level key', { epoch: 3 }, /^config\.epoch: unknown key/],
     ['bad dataset option', { dataset: { name: 'fashion-mnist', labelNoise: { p: 1.5, blockSize: 2 } } }, /^config\.dataset\.labelNoise\.p: must be a number in \[0, 1\]/],

@@ -1,11 +1,12 @@
 /**
  * The experiment runner behind `avgk compare`: every (method, K, seed) cell of a config on one
  * dataset, with the protocol of docs/average-k.md:
- *  - K-independent methods (softmax, an, wan, an-ls) train ONE model per seed; model selection on
- *    validation uses the mean validation average-K accuracy over all K of the config, and every K
- *    is calibrated on validation from that one model;
- *  - K-dependent methods (two-head, epr, role) train one model per (K, seed), selected on
- *    validation at that K;
+ *  - K-independent methods (see the registry, src/avgk/methods) train ONE model per seed; model
+ *    selection on validation uses the mean validation average-K accuracy over all K of the config,
+ *    and every K is calibrated on validation from that one model;
+ *  - K-dependent methods train one model per (K, seed), selected on validation at that K;
+ *  - each cell is a RunSpec (./spec.ts) run through the pipeline (./pipeline.ts), the same path as
+ *    `avgk train`;
  *  - every model: manualSeed(seed) before it is built (so the models of one seed start from the
  *    same weights), fit() keeps the best epoch by validation, the test sets use the validation
  *    threshold of that model; the test split is never used for any choice.
@@ -20,21 +21,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompareConfig, MethodConfig, ScheduleConfig } from './config.js';
+import type { CompareConfig, MethodConfig } from './config.js';
 import { isLongTailed } from './config.js';
-import { fit } from './fit.js';
-import { scoreSplit, calibrateAll, evaluateScores, type SplitEvaluation } from './evaluate.js';
-import { buildModel } from '../avgk/model.js';
-import { createMethod, type AvgKMethod, type MethodName } from '../avgk/losses.js';
+import { fitAsync } from './fit.js';
+import type { SplitEvaluation } from './evaluate.js';
+import { buildRun, evaluateRun, fitOptions, weightsHash } from './pipeline.js';
+import { cellSpecs, type RunSpec } from './spec.js';
+import { methodDef, type AvgKMethod, type MethodName } from '../avgk/losses.js';
 import type { Calibration } from '../avgk/calibrate.js';
 import { loadDataset } from '../data/index.js';
 import { bayesAverageK, bayesTopK } from '../data/synthetic.js';
-import { Rng } from '../data/rng.js';
 import type { Dataset } from '../data/types.js';
-import { manualSeed } from '../tensor/random.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { SGD, Adam, type Optimizer } from '../optim/optimizer.js';
-import { CosineSchedule, StepSchedule, ConstantSchedule, type Schedule } from '../optim/schedule.js';
 import { backendName, setNumThreads, getNumThreads } from '../backend/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 
@@ -65,6 +62,8 @@ export interface CompareRecord {
   epochs: number;
   /** Wall time of fit() for the model behind this record (shared by the K of a K-independent method). */
   trainSeconds: number;
+  /** CRC-32 of the selected model's weights (the same RunSpec gives the same hash, whichever command trained it). */
+  weightsHash?: string;
 }
 
 /** The Bayes-optimal average-K accuracy on the test split (known posterior only). */
@@ -114,8 +113,9 @@ export interface CompareResult {
   warnings: string[];
 }
 
-/** A model to train: one per seed for K-independent methods, one per (K, seed) otherwise. */
+/** A model to train: one RunSpec of the grid (see cellSpecs). */
 interface Job {
+  spec: RunSpec;
   method: MethodConfig;
   seed: number;
   /** The K values calibrated from this model (all of config.ks, or one). */
@@ -123,37 +123,9 @@ interface Job {
   kIndependent: boolean;
 }
 
-const K_INDEPENDENT: Record<MethodName, boolean> = { softmax: true, an: true, wan: true, 'an-ls': true, 'two-head': false, epr: false, role: false };
-
 /** The jobs of a config, seed-major (so a partial run holds complete seeds first). */
 export function planJobs(config: CompareConfig): Job[] {
-  const jobs: Job[] = [];
-  for (const seed of config.seeds) {
-    for (const m of config.methods) {
-      if (K_INDEPENDENT[m.name]) jobs.push({ method: m, seed, ks: [...config.ks], kIndependent: true });
-      else for (const k of config.ks) jobs.push({ method: m, seed, ks: [k], kIndependent: false });
-    }
-  }
-  return jobs;
-}
-
-export function makeSchedule(config: CompareConfig): Schedule {
-  const lr = config.optimizer.lr;
-  const s: ScheduleConfig = config.schedule;
-  switch (s.name) {
-    case 'cosine':
-      return new CosineSchedule(lr, config.epochs, { minLr: s.minLr, warmup: s.warmup });
-    case 'step':
-      return new StepSchedule(lr, { milestones: s.milestones, stepSize: s.stepSize, gamma: s.gamma });
-    case 'constant':
-      return new ConstantSchedule(lr);
-  }
-}
-
-export function makeOptimizer(config: CompareConfig, params: Tensor[]): Optimizer {
-  const o = config.optimizer;
-  if (o.name === 'adam') return new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
-  return new SGD(params, { lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
+  return cellSpecs(config).map((spec) => ({ spec, method: spec.method, seed: spec.seed, ks: spec.ks, kIndependent: methodDef(spec.method.name).kIndependent }));
 }
 
 function finiteOrNull(v: number | null | undefined): number | null {
@@ -215,60 +187,39 @@ function toRecord(job: Job, head: 'softmax' | 'multilabel', label: string, metho
   return r;
 }
 
-/** Label of the extra rows that threshold the softmax head of a two-head model. */
+/** Whether a record thresholds an extra head of its model (not the method's own). */
+function isExtraHead(r: CompareRecord): boolean {
+  return r.head !== methodDef(r.baseMethod).scoreHead;
+}
+
+/** Label of the extra rows that threshold the softmax head of a model whose method thresholds another head. */
 export function softmaxHeadLabel(label: string): string {
   return `${label} (softmax head)`;
 }
 
 /** Train one job's model and evaluate it on test at each of its K. Returns null when interrupted. */
-function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boolean, opts: RunCompareOptions): { records: CompareRecord[]; seconds: number; bestEpoch: number } | null {
-  const c = ds.numClasses;
-  manualSeed(job.seed);
-  const model = buildModel(config.model, ds.sampleShape, c);
-  const method = createMethod(job.method.name, {
-    k: job.ks.length === 1 ? job.ks[0] : Math.max(1, Math.min(...job.ks)),
-    numClasses: c,
-    numTrain: ds.train.n,
-    rng: new Rng(job.seed * 7919 + 0x701e),
-    ...job.method.options,
-  });
-  const optimizer = makeOptimizer(config, [...model.parameters()]);
+async function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boolean, opts: RunCompareOptions): Promise<{ records: CompareRecord[]; seconds: number; bestEpoch: number } | null> {
+  const { model, method, optimizer, schedule } = buildRun(job.spec, ds);
   const t0 = performance.now();
-  const res = fit(model, method, optimizer, ds, {
-    epochs: config.epochs,
-    batchSize: config.batchSize,
-    ks: job.ks,
-    seed: job.seed,
-    schedule: makeSchedule(config),
-    augment: config.augment,
-    evalBatchSize: config.evalBatchSize,
-    device: config.device,
+  const res = await fitAsync(model, method, optimizer, ds, {
+    ...fitOptions(job.spec, schedule),
     shouldStop: opts.shouldStop,
     onEpoch: opts.logEpoch
-      ? (e) => opts.logEpoch!(`  ${job.method.label} seed=${job.seed}${job.kIndependent ? '' : ` K=${kLabel(job.ks[0])}`} epoch ${e.epoch + 1}/${config.epochs}: loss ${e.trainLoss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, val ${e.val.map((v) => `K=${kLabel(v.k)} ${fmtPct(v.avgKAccuracy)}%`).join(' ')} (${e.seconds.toFixed(1)} s)`)
+      ? (e) => opts.logEpoch!(`  ${job.method.label} seed=${job.seed}${job.kIndependent ? '' : ` K=${kLabel(job.ks[0]!)}`} epoch ${e.epoch + 1}/${config.epochs}: loss ${e.trainLoss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, val ${e.val.map((v) => `K=${kLabel(v.k)} ${fmtPct(v.avgKAccuracy)}%`).join(' ')} (${e.seconds.toFixed(1)} s)`)
       : undefined,
   });
   const seconds = (performance.now() - t0) / 1000;
   if (res.interrupted) return null;
-  const counts = withBuckets ? ds.classCounts : undefined;
   const records: CompareRecord[] = [];
-  const testScores = scoreSplit(model, method, ds.test, ds.sampleShape, config.evalBatchSize);
-  const valScores = scoreSplit(model, method, ds.val, ds.sampleShape, config.evalBatchSize);
-  for (const cal of res.calibrations) {
-    const val = evaluateScores(valScores, ds.val.y, c, cal);
-    const e = evaluateScores(testScores, ds.test.y, c, cal, counts);
-    records.push(toRecord(job, method.scoreHead, job.method.label, method, cal, e, val, res.bestEpoch, config.epochs, seconds, withBuckets));
-  }
-  if (job.method.name === 'two-head') {
-    // ablation: threshold the softmax head of the same two-head model (its own validation calibration)
-    const sm = { scoreHead: 'softmax' as const };
-    const smVal = scoreSplit(model, sm, ds.val, ds.sampleShape, config.evalBatchSize);
-    const smTest = scoreSplit(model, sm, ds.test, ds.sampleShape, config.evalBatchSize);
-    for (const cal of calibrateAll(smVal, c, job.ks, job.seed)) {
-      const val = evaluateScores(smVal, ds.val.y, c, cal);
-      const e = evaluateScores(smTest, ds.test.y, c, cal, counts);
-      records.push(toRecord(job, 'softmax', softmaxHeadLabel(job.method.label), method, cal, e, val, res.bestEpoch, config.epochs, seconds, withBuckets));
-    }
+  const hash = weightsHash(model);
+  for (const h of evaluateRun(model, method, job.spec, ds, { calibrations: res.calibrations, classCounts: withBuckets })) {
+    // extra heads (two-head's softmax head) are thresholded with their own validation calibration
+    const label = h.primary ? job.method.label : softmaxHeadLabel(job.method.label);
+    h.calibrations.forEach((cal, i) => {
+      const r = toRecord(job, h.head, label, method, cal, h.splits.test![i]!, h.val[i]!, res.bestEpoch, config.epochs, seconds, withBuckets);
+      r.weightsHash = hash;
+      records.push(r);
+    });
   }
   return { records, seconds, bestEpoch: res.bestEpoch };
 }
@@ -399,7 +350,7 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
   lines.push(`- Model and training: ${describeConfig(cfg)}; best epoch by validation average-K accuracy.`);
   lines.push(`- Methods: ${cfg.methods.map(methodLine).join('; ')}.`);
   lines.push(`- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the TEST split, with the threshold calibrated on validation.`);
-  if (records.some((r) => r.head === 'softmax' && r.baseMethod === 'two-head')) lines.push('- "(softmax head)" rows threshold the softmax head of the same two-head models (own validation calibration).');
+  if (records.some(isExtraHead)) lines.push('- "(softmax head)" rows threshold the softmax head of the same models (own validation calibration), a baseline inside each model.');
   if (longTailed) lines.push('- few / medium / many: macro average-K accuracy over the classes in the lower / middle / upper third by training count.');
   if (bayes.length) lines.push('- Bayes optimum: exact expected average-K accuracy of thresholding the true posterior η on the test inputs (bayesAverageK); gap = method − Bayes in percentage points.');
   if (ctx.totalSeconds !== undefined) lines.push(`- Wall time: ${fmtSecs(ctx.totalSeconds)}${ctx.backend ? ` (backend ${ctx.backend}${ctx.threads ? `, ${ctx.threads} threads` : ''})` : ''}.`);
@@ -408,7 +359,7 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
   for (const t of perKTables(records, bayes, cfg.ks, longTailed)) {
     lines.push(`## K = ${kLabel(t.k)}`, '', mdTable(t.columns, t.rows), '');
   }
-  const summary = summarize(records.filter((r) => r.head === 'multilabel' || r.baseMethod !== 'two-head'));
+  const summary = summarize(records.filter((r) => !isExtraHead(r)));
   const times = new Map<string, number>();
   for (const s of summary) if (!times.has(s.method)) times.set(s.method, s.trainSeconds);
   if (times.size) {
@@ -538,7 +489,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     }
     const i = jobs.indexOf(job) + 1;
     const what = `${job.method.label}${job.kIndependent ? ` K=${job.ks.map(kLabel).join(',')}` : ` K=${kLabel(job.ks[0])}`} seed=${job.seed}`;
-    const res = runJob(job, ds, config, longTailed, opts);
+    const res = await runJob(job, ds, config, longTailed, opts);
     if (res === null) {
       interrupted = true;
       log(`[${i}/${jobs.length}] ${what}: interrupted`);

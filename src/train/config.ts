@@ -5,25 +5,15 @@
  *   config.methods[2]: unknown method "foo" (expected softmax, two-head, an, wan, an-ls, epr, role)
  * Unknown keys are errors at every level.
  */
-import { METHOD_NAMES, type MethodName } from '../avgk/losses.js';
+import { METHOD_NAMES, methodDef, resolveOptions, type MethodName } from '../avgk/methods/index.js';
 import { MODEL_NAMES, type ModelSpec } from '../avgk/model.js';
 import { validateDatasetSpec, type DatasetSpec } from '../data/index.js';
 import { resolveSyntheticOptions, type SyntheticOptions } from '../data/synthetic.js';
 
-/** Options a method accepts in the config (see createMethod). */
-export interface MethodConfigOptions {
-  mu?: number;
-  wPos?: number;
-  wNeg?: number;
-  reduction?: 'batchmean' | 'mean';
-  variant?: 'true-plus-topk' | 'batch-topk';
-  smoothing?: number;
-  lrMultiplier?: number;
-}
-
 export interface MethodConfig {
   name: MethodName;
-  options: MethodConfigOptions;
+  /** The options given (validated against the method's schema in src/avgk/methods; defaults are filled in when the method is created). */
+  options: Record<string, number | string>;
   /** Name used in results (default: the method's name; must be unique). */
   label: string;
 }
@@ -59,17 +49,6 @@ export interface CompareConfig {
   /** Free text kept in results (what the experiment is for). */
   description?: string;
 }
-
-/** Options allowed per method. */
-export const METHOD_OPTIONS: Record<MethodName, readonly (keyof MethodConfigOptions)[]> = {
-  softmax: ['smoothing'],
-  'two-head': ['mu', 'wPos', 'wNeg', 'reduction', 'variant'],
-  an: [],
-  wan: [],
-  'an-ls': ['smoothing'],
-  epr: [],
-  role: ['lrMultiplier'],
-};
 
 const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
 
@@ -179,27 +158,14 @@ function validateMethods(raw: unknown): MethodConfig[] {
       fail(typeof m === 'string' ? f : `${f}.name`, `unknown method ${show(name)} ${expected}`);
     }
     const mn = name as MethodName;
-    const allowed = METHOD_OPTIONS[mn];
-    for (const k of Object.keys(options)) {
-      if (!(allowed as readonly string[]).includes(k)) {
-        fail(`${f}.options.${k}`, allowed.length ? `not an option of ${mn} (allowed: ${allowed.join(', ')})` : `${mn} takes no options`);
-      }
+    // the registry validates (unknown keys, types, ranges); keep only what was given
+    try {
+      resolveOptions(methodDef(mn), options, `${f}.options`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
     }
-    const o: MethodConfigOptions = {};
-    const of = `${f}.options`;
-    if (options.mu !== undefined) o.mu = num(options.mu, `${of}.mu`, (x) => x >= 0, 'a number ≥ 0');
-    if (options.wPos !== undefined) o.wPos = num(options.wPos, `${of}.wPos`, (x) => x >= 0, 'a number ≥ 0');
-    if (options.wNeg !== undefined) o.wNeg = num(options.wNeg, `${of}.wNeg`, (x) => x >= 0, 'a number ≥ 0');
-    if (options.reduction !== undefined) {
-      if (options.reduction !== 'batchmean' && options.reduction !== 'mean') fail(`${of}.reduction`, `must be "batchmean" (per-sample sum, averaged over the batch) or "mean" (over entries), got ${show(options.reduction)}`);
-      o.reduction = options.reduction;
-    }
-    if (options.variant !== undefined) {
-      if (options.variant !== 'true-plus-topk' && options.variant !== 'batch-topk') fail(`${of}.variant`, `must be "true-plus-topk" or "batch-topk", got ${show(options.variant)}`);
-      o.variant = options.variant;
-    }
-    if (options.smoothing !== undefined) o.smoothing = num(options.smoothing, `${of}.smoothing`, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
-    if (options.lrMultiplier !== undefined) o.lrMultiplier = num(options.lrMultiplier, `${of}.lrMultiplier`, (x) => x > 0, 'a number > 0');
+    const o: Record<string, number | string> = {};
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v as number | string;
     if (label !== undefined && (typeof label !== 'string' || !/^[\w.+:=/-][\w .+:=/,()-]{0,63}$/.test(label) || label === 'bayes')) {
       fail(`${f}.label`, `must be a short name (letters, digits, . + : = / - _ , ( ) and spaces; not "bayes"), got ${show(label)}`);
     }
@@ -225,12 +191,18 @@ function validateMethods(raw: unknown): MethodConfig[] {
 function validateKs(raw: unknown, c: number, methods: MethodConfig[]): number[] {
   const field = 'config.ks';
   if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of average set sizes, got ${show(raw)}`);
-  const needsOne = methods.find((m) => m.name === 'two-head' && (m.options.variant ?? 'true-plus-topk') === 'true-plus-topk');
+  // the largest of the methods' smallest trainable K (two-head: 1, since the true label is always a positive)
+  let needs: { label: string; minK: number } | null = null;
+  for (const m of methods) {
+    const def = methodDef(m.name);
+    const minK = def.kIndependent ? 0 : def.minK(resolveOptions(def, m.options));
+    if (minK > 0 && (needs === null || minK > needs.minK)) needs = { label: m.label, minK };
+  }
   const seen = new Set<number>();
   return raw.map((k, i) => {
     const f = `${field}[${i}]`;
     if (typeof k !== 'number' || !Number.isFinite(k) || !(k > 0 && k < c)) fail(f, `K must be in (0, ${c}) for ${c} classes, got ${show(k)}`);
-    if (needsOne && k < 1) fail(f, `K must be ≥ 1 for method "${needsOne.label}" (the true label is always a positive), got ${k}`);
+    if (needs && k < needs.minK) fail(f, `K must be ≥ ${needs.minK} for method "${needs.label}" (the true label is always a positive), got ${k}`);
     if (seen.has(k)) fail(f, `duplicate K ${k}`);
     seen.add(k);
     return k;

@@ -1,0 +1,72 @@
+/**
+ * RunSpec: everything that defines one training run (dataset, model, method and its options, K
+ * values, optimiser, schedule, epochs, batch size, seed) plus where it runs (device, threads).
+ * `avgk train` builds one from its flags, `avgk compare` a grid of them from its config, and
+ * checkpoints store the one they were trained from; the pipeline (./pipeline.ts) turns a RunSpec
+ * into a trained, calibrated and evaluated model the same way whichever command asked.
+ */
+import { methodDef } from '../avgk/methods/index.js';
+import type { CompareConfig, MethodConfig, OptimizerConfig, ScheduleConfig } from './config.js';
+import type { ModelSpec } from '../avgk/model.js';
+import type { DatasetSpec } from '../data/index.js';
+
+export interface RunSpec {
+  dataset: DatasetSpec;
+  model: ModelSpec;
+  /** The method, its options with defaults filled in, and its label in results. */
+  method: MethodConfig;
+  /**
+   * K values evaluated (and averaged for model selection on validation). A K-dependent method
+   * trains for the first.
+   */
+  ks: number[];
+  seed: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  augment: boolean;
+  evalBatchSize?: number;
+  /** Where it runs; not part of what the run computes (a checkpoint resumes on any device). */
+  device?: 'cpu' | 'cuda';
+  threads?: number;
+}
+
+/** The K a run's method trains for: its first K (K-independent methods ignore it). */
+export function trainK(spec: RunSpec): number {
+  return spec.ks[0]!;
+}
+
+/**
+ * The runs of a compare config, seed-major (a partial run holds complete seeds first): one per
+ * seed for a K-independent method (calibrated at every K), one per (K, seed) otherwise.
+ */
+export function cellSpecs(config: CompareConfig): RunSpec[] {
+  const out: RunSpec[] = [];
+  const base = {
+    dataset: config.dataset, model: config.model, epochs: config.epochs, batchSize: config.batchSize,
+    optimizer: config.optimizer, schedule: config.schedule, augment: config.augment ?? false,
+    ...(config.evalBatchSize !== undefined ? { evalBatchSize: config.evalBatchSize } : {}),
+    ...(config.device !== undefined ? { device: config.device } : {}),
+    ...(config.threads !== undefined ? { threads: config.threads } : {}),
+  };
+  for (const seed of config.seeds) {
+    for (const m of config.methods) {
+      if (methodDef(m.name).kIndependent) out.push({ ...base, method: m, ks: [...config.ks], seed });
+      else for (const k of config.ks) out.push({ ...base, method: m, ks: [k], seed });
+    }
+  }
+  return out;
+}
+
+/** The one-cell compare config that runs `spec` (for `avgk compare` and config validation). */
+export function specToConfig(spec: RunSpec): CompareConfig {
+  const c: CompareConfig = {
+    dataset: spec.dataset, methods: [spec.method], ks: [...spec.ks], seeds: [spec.seed], model: spec.model,
+    epochs: spec.epochs, batchSize: spec.batchSize, optimizer: spec.optimizer, schedule: spec.schedule, augment: spec.augment,
+  };
+  if (spec.evalBatchSize !== undefined) c.evalBatchSize = spec.evalBatchSize;
+  if (spec.device !== undefined) c.device = spec.device;
+  if (spec.threads !== undefined) c.threads = spec.threads;
+  return c;
+}
