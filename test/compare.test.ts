@@ -195,3 +195,30 @@ describe('config validation: one line naming the field', () => {
     expect(junk.stderr).toMatch(/^avgk: error: config: junk\.json is not valid JSON \(.*\)\n$/);
   });
 });
+
+describe('one pipeline under train and compare', () => {
+  it('the same RunSpec gives bit-identical weights through avgk train and a one-cell compare', async () => {
+    const { readTrainingCheckpoint, bestWeights } = await import('../src/train/checkpointing.js');
+    const { runSpecOf } = await import('../src/cli/runtime.js');
+    const { specToConfig } = await import('../src/train/spec.js');
+    const { buildRun, weightsHash } = await import('../src/train/pipeline.js');
+    const { loadDataset } = await import('../src/data/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'avgk-pipeline-'));
+    const data = JSON.stringify({ name: 'synthetic', numClasses: 5, numSuperclasses: 1, dim: 6, nTrain: 200, nVal: 80, nTest: 80 });
+    for (const method of ['two-head', 'role', 'softmax']) {
+      const out = join(dir, method);
+      const quiet = { stdout: { write: () => true }, stderr: { write: () => true }, cwd: dir };
+      const code = await runCli(['train', '--dataset-config', data, '--loss', method, '--k', '2', '--hidden', '8', '--epochs', '2', '--batch-size', '32', '--seed', '3', '--no-report', '--quiet', '--out', out], quiet as never);
+      expect(code).toBe(0);
+      const ckpt = await readTrainingCheckpoint(join(out, 'checkpoint.safetensors'));
+      const spec = runSpecOf(ckpt.meta.config)!;
+      expect(spec.method.name).toBe(method);
+      const ds = loadDataset(spec.dataset as unknown as Record<string, unknown>);
+      const { model } = buildRun(spec, ds);
+      model.loadStateDict(bestWeights(ckpt));
+      const result = await runCompare(specToConfig(spec), { dataset: ds });
+      const hashes = new Set(result.records.filter((r) => r.head === (method === 'softmax' ? 'softmax' : 'multilabel')).map((r) => r.weightsHash));
+      expect([...hashes], method).toEqual([weightsHash(model)]);
+    }
+  }, 120_000);
+});

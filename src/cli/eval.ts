@@ -6,7 +6,7 @@ import type { CliContext } from './context.js';
 import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOptions } from './common.js';
 import { checkKs, choiceParser, kListParser, uniqueKs } from './options.js';
 import {
-  buildRun,
+  buildRunCli,
   calibrationsFor,
   evaluateSplit,
   formatResults,
@@ -65,7 +65,7 @@ async function runEval(ctx: CliContext, o: EvalOptions): Promise<number> {
   if (ckpt.meta.classNames.length !== ds.numClasses) {
     throw ctx.usageError(`checkpoint ${o.checkpoint}: ${ckpt.meta.classNames.length} classes, but the dataset has ${ds.numClasses}`);
   }
-  const { model, method } = buildRun(ctx, config, ds);
+  const { model, method } = buildRunCli(ctx, config, ds);
   try {
     loadWeights(ckpt, model, bestWeights(ckpt));
   } catch (e) {
@@ -78,9 +78,9 @@ async function runEval(ctx: CliContext, o: EvalOptions): Promise<number> {
   const scores = scoreHeads(model, method, ds[split], ds);
   const result = evaluateSplit(ds, split, scores, cals, method);
   if (o.json) {
-    ctx.out(JSON.stringify({ checkpoint: o.checkpoint, dataset: ds.name, method: config.method, ...resultsJson(result) }, null, 2));
+    ctx.out(JSON.stringify({ checkpoint: o.checkpoint, dataset: ds.name, method: config.method.name, ...resultsJson(result) }, null, 2));
   } else {
-    ctx.out(`${split} results — ${ds.name}, ${config.method}, ${ds[split].n} samples, thresholds calibrated on validation (${ds.val.n})`);
+    ctx.out(`${split} results — ${ds.name}, ${config.method.name}, ${ds[split].n} samples, thresholds calibrated on validation (${ds.val.n})`);
     ctx.out(formatResults(result));
   }
   return 0;

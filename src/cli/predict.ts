@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { CliContext } from './context.js';
 import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOptions, checkOutputFile, shownPath } from './common.js';
 import { checkKs, choiceParser, parseNumber } from './options.js';
-import { buildRun, calibrationsFor, loadCheckpointCli, loadDatasetCli, scoreHeads } from './runtime.js';
+import { buildRunCli, calibrationsFor, loadCheckpointCli, loadDatasetCli, scoreHeads } from './runtime.js';
 import { SPLIT_NAMES } from './eval.js';
 
 interface PredictOptions {
@@ -106,7 +106,7 @@ async function runPredict(ctx: CliContext, o: PredictOptions): Promise<number> {
   if (kErr) throw ctx.usageError(kErr);
   const split: Split = o.input !== undefined ? readInput(ctx, o.input, ds, String(config.dataset.name)) : ds[o.split ?? 'test'];
   if (split.n === 0) throw ctx.usageError(`--split ${o.split}: the split is empty`);
-  const { model, method } = buildRun(ctx, config, ds);
+  const { model, method } = buildRunCli(ctx, config, ds);
   try {
     loadWeights(ckpt, model, bestWeights(ckpt));
   } catch (e) {

@@ -25,6 +25,8 @@ import { calibrateAll } from '../train/evaluate.js';
 import { predictSets } from '../avgk/calibrate.js';
 import { setMetrics } from '../avgk/metrics.js';
 import { BASELINE_LABEL, BAYES_LABEL, type EvaluationResult, type RunConfig, type SplitScores } from './runtime.js';
+import { methodDef, resolveOptions } from '../avgk/methods/index.js';
+import { trainK } from '../train/spec.js';
 
 /** K values of the accuracy-vs-K chart: a fixed grid plus the run's K, all in (0, C). */
 export function kGrid(ks: readonly number[], numClasses: number): number[] {
@@ -95,6 +97,7 @@ export interface RunReportInput {
 /** Assemble the Report (charts rendered to SVG). */
 export async function buildRunReport(r: RunReportInput): Promise<Report> {
   const { config, ds, test } = r;
+  const def = methodDef(config.method.name);
   const k0 = config.ks[0];
   const charts: ReportChart[] = [];
   charts.push({
@@ -109,8 +112,8 @@ export async function buildRunReport(r: RunReportInput): Promise<Report> {
     svg: await renderAccuracyVsK(r.curves.records, { bayes: r.curves.bayes, bayesLabel: BAYES_LABEL }),
     caption:
       'Thresholds calibrated on validation for each K, accuracy on test.' +
-      (config.method === 'two-head' ? ` "${BASELINE_LABEL}" thresholds the softmax head of the same two-head model.` : '') +
-      (config.method !== 'softmax' && ['two-head', 'epr', 'role'].includes(config.method) ? ` The model was trained for K = ${config.trainK}.` : '') +
+      (def.extraHeads.includes('softmax') ? ` "${BASELINE_LABEL}" thresholds the softmax head of the same model.` : '') +
+      (!def.kIndependent ? ` The model was trained for K = ${trainK(config)}.` : '') +
       (r.curves.bayes ? ' The Bayes optimum thresholds the true posterior (synthetic data).' : ''),
   });
   const first = test.details.filter((d) => d.eval.k === k0);
@@ -136,11 +139,11 @@ export async function buildRunReport(r: RunReportInput): Promise<Report> {
   const best = test.rows.find((row) => row.k === k0 && row.method !== BASELINE_LABEL && row.method !== BAYES_LABEL);
   const summary: Record<string, unknown> = {
     dataset: ds.name,
-    method: config.method,
+    method: config.method.name,
     model: config.model.name + (config.model.hidden && config.model.name === 'mlp' ? ` [${config.model.hidden.join(', ')}]` : ''),
     parameters: r.numParameters,
     K: config.ks.join(', '),
-    'training K': ['two-head', 'epr', 'role'].includes(config.method) ? config.trainK : 'K-independent',
+    'training K': def.kIndependent ? 'K-independent' : trainK(config),
     epochs: config.epochs,
     'best epoch': r.bestEpoch + 1,
     [`test avg-K accuracy (K=${k0})`]: best?.avgKAccuracy ?? null,
@@ -173,11 +176,11 @@ export async function buildRunReport(r: RunReportInput): Promise<Report> {
       columns: ['setting', 'value'],
       rows: [
         ['dataset', JSON.stringify(config.dataset)],
-        ['method', config.method],
-        ['mu', config.mu],
+        ['method', config.method.name],
+        ...Object.entries(resolveOptions(def, config.method.options)).map(([k, v]): [string, string | number] => [k, v]),
         ['model', JSON.stringify(config.model)],
         ['optimizer', JSON.stringify(config.optimizer)],
-        ['schedule', config.schedule],
+        ['schedule', JSON.stringify(config.schedule)],
         ['epochs', config.epochs],
         ['batch size', config.batchSize],
         ['seed', config.seed],
@@ -189,8 +192,8 @@ export async function buildRunReport(r: RunReportInput): Promise<Report> {
     'Average-K accuracy: share of samples whose label is in the predicted set; the global threshold is calibrated on validation so that the mean set size there is K.',
     'Macro average-K accuracy: mean over classes of per-class average-K accuracy. Buckets: classes by training frequency (few / medium / many).',
   ];
-  if (config.method === 'two-head') notes.push('Softmax-threshold baseline: the softmax head of the same two-head model, calibrated and thresholded the same way.');
-  return { title: `avgk: ${config.method} on ${ds.name}`, subtitle: `${r.command} — ${new Date().toISOString()}`, summary, tables, charts, notes };
+  if (def.extraHeads.includes('softmax')) notes.push('Softmax-threshold baseline: the softmax head of the same model, calibrated and thresholded the same way.');
+  return { title: `avgk: ${config.method.name} on ${ds.name}`, subtitle: `${r.command} — ${new Date().toISOString()}`, summary, tables, charts, notes };
 }
 
 export async function writeRunReport(dir: string, r: RunReportInput): Promise<WrittenReport> {

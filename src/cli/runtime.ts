@@ -9,7 +9,9 @@ import { loadDataset, validateDatasetSpec, type Dataset, type Split, type SplitN
 import { Rng } from '../data/rng.js';
 import { manualSeed } from '../tensor/random.js';
 import { buildModel, MODEL_NAMES, type ModelName, type TwoHeadModel } from '../avgk/model.js';
-import { createMethod, METHOD_NAMES, type AvgKMethod, type MethodName } from '../avgk/losses.js';
+import { METHOD_NAMES, methodDef, type AvgKMethod, type MethodName } from '../avgk/losses.js';
+import { buildRun, type RunObjects } from '../train/pipeline.js';
+import type { RunSpec } from '../train/spec.js';
 import type { Calibration } from '../avgk/calibrate.js';
 import { SGD, Adam, type Optimizer } from '../optim/optimizer.js';
 import { CosineSchedule, ConstantSchedule, type Schedule } from '../optim/schedule.js';
@@ -21,23 +23,8 @@ import type { CliContext } from './context.js';
 export const OPTIMIZER_NAMES = ['sgd', 'adam'] as const;
 export const SCHEDULE_NAMES = ['cosine', 'constant'] as const;
 
-/** Everything that defines a training run; stored in the checkpoint as `config`. */
-export interface RunConfig {
-  dataset: Record<string, unknown>;
-  method: MethodName;
-  /** K values evaluated (and used for model selection on validation). */
-  ks: number[];
-  /** The K the method is trained for (K-dependent methods: two-head, epr, role): the first of ks. */
-  trainK: number;
-  model: { name: ModelName; hidden?: number[] };
-  optimizer: { name: (typeof OPTIMIZER_NAMES)[number]; lr: number; momentum: number; nesterov: boolean; weightDecay: number };
-  schedule: (typeof SCHEDULE_NAMES)[number];
-  epochs: number;
-  batchSize: number;
-  seed: number;
-  augment: boolean;
-  mu: number;
-}
+/** What checkpoints store as `config`: the RunSpec of the run (device and threads left out). */
+export type RunConfig = RunSpec;
 
 export const TRAIN_DEFAULTS = {
   dataset: 'fashion-mnist',
@@ -52,21 +39,51 @@ export const TRAIN_DEFAULTS = {
   epochs: 5,
   batchSize: 128,
   seed: 0,
-  mu: 1,
 };
 
-export function isRunConfig(v: unknown): v is RunConfig {
-  if (typeof v !== 'object' || v === null) return false;
-  const c = v as Record<string, unknown>;
-  return (
-    typeof c.dataset === 'object' && c.dataset !== null &&
-    typeof c.method === 'string' && (METHOD_NAMES as readonly string[]).includes(c.method) &&
-    Array.isArray(c.ks) && c.ks.length > 0 && c.ks.every((k) => typeof k === 'number') &&
-    typeof c.trainK === 'number' &&
-    typeof c.model === 'object' && c.model !== null && (MODEL_NAMES as readonly string[]).includes((c.model as { name: string }).name) &&
-    typeof c.optimizer === 'object' && c.optimizer !== null &&
-    typeof c.epochs === 'number' && typeof c.batchSize === 'number' && typeof c.seed === 'number'
-  );
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The RunSpec stored in a checkpoint, or null when malformed. Checkpoints of earlier versions
+ * stored a flat configuration ({method: "two-head", trainK, mu, schedule: "cosine", ...}): it is
+ * converted.
+ */
+export function runSpecOf(v: unknown): RunSpec | null {
+  if (!isObj(v)) return null;
+  const c = v;
+  const ok =
+    isObj(c.dataset) && Array.isArray(c.ks) && c.ks.length > 0 && c.ks.every((k) => typeof k === 'number') &&
+    isObj(c.model) && (MODEL_NAMES as readonly string[]).includes(c.model.name as string) &&
+    isObj(c.optimizer) && typeof c.epochs === 'number' && typeof c.batchSize === 'number' && typeof c.seed === 'number';
+  if (!ok) return null;
+  let method = c.method;
+  let schedule = c.schedule;
+  if (typeof method === 'string') {
+    // the earlier flat form
+    if (!(METHOD_NAMES as readonly string[]).includes(method)) return null;
+    const options: Record<string, number> = {};
+    if (method === 'two-head' && typeof c.mu === 'number') options.mu = c.mu;
+    method = { name: method, options, label: method };
+  }
+  if (typeof schedule === 'string') schedule = { name: schedule };
+  if (!isObj(method) || !(METHOD_NAMES as readonly string[]).includes(method.name as string) || !isObj(method.options)) return null;
+  if (!isObj(schedule) || !['cosine', 'step', 'constant'].includes(schedule.name as string)) return null;
+  const spec: RunSpec = {
+    dataset: c.dataset as unknown as RunSpec['dataset'],
+    model: c.model as unknown as RunSpec['model'],
+    method: { name: method.name as MethodName, options: method.options as Record<string, number | string>, label: typeof method.label === 'string' ? method.label : (method.name as string) },
+    ks: c.ks as number[],
+    seed: c.seed as number,
+    epochs: c.epochs as number,
+    batchSize: c.batchSize as number,
+    optimizer: c.optimizer as unknown as RunSpec['optimizer'],
+    schedule: schedule as unknown as RunSpec['schedule'],
+    augment: c.augment === true,
+  };
+  if (typeof c.evalBatchSize === 'number') spec.evalBatchSize = c.evalBatchSize;
+  return spec;
 }
 
 /** Validate the dataset spec without loading it (errors name the field). */
@@ -79,11 +96,11 @@ export function checkDatasetSpec(ctx: CliContext, spec: Record<string, unknown>)
 }
 
 /** Load a dataset; any failure (missing files, bad options) is a usage error. */
-export function loadDatasetCli(ctx: CliContext, spec: Record<string, unknown>): Dataset {
+export function loadDatasetCli(ctx: CliContext, spec: RunSpec['dataset'] | Record<string, unknown>): Dataset {
   const t0 = performance.now();
   let ds: Dataset;
   try {
-    ds = loadDataset(spec);
+    ds = loadDataset(spec as Record<string, unknown>);
   } catch (e) {
     throw ctx.usageError(`cannot load dataset "${String(spec.name)}": ${(e as Error).message}`, e);
   }
@@ -104,59 +121,30 @@ export async function loadCheckpointCli(ctx: CliContext, file: string): Promise<
   } catch (e) {
     throw ctx.usageError((e as Error).message.replace(path, file), e);
   }
-  if (!isRunConfig(ckpt.meta.config)) throw ctx.usageError(`checkpoint ${file}: corrupt metadata: the run configuration is malformed`);
-  return Object.assign(ckpt, { config: ckpt.meta.config as unknown as RunConfig });
+  const spec = runSpecOf(ckpt.meta.config);
+  if (!spec) throw ctx.usageError(`checkpoint ${file}: corrupt metadata: the run configuration is malformed`);
+  return Object.assign(ckpt, { config: spec });
 }
 
-export interface RunObjects {
-  model: TwoHeadModel;
-  method: AvgKMethod;
-  optimizer: Optimizer;
-  schedule: Schedule;
-}
-
-/**
- * Build model, method, optimiser and schedule for a config and dataset, deterministically from
- * the seed (the global generator is reseeded, then initialises the weights). Errors are usage errors.
- */
-export function buildRun(ctx: CliContext, config: RunConfig, ds: Dataset): RunObjects {
+/** buildRun of the pipeline; a configuration it rejects is a usage error. */
+export function buildRunCli(ctx: CliContext, spec: RunSpec, ds: Dataset): RunObjects {
   try {
-    manualSeed(config.seed);
-    const model = buildModel({ name: config.model.name, hidden: config.model.hidden }, ds.sampleShape, ds.numClasses);
-    const method = createMethod(config.method, {
-      k: config.trainK,
-      numClasses: ds.numClasses,
-      numTrain: ds.train.n,
-      mu: config.mu,
-      rng: new Rng(config.seed * 7 + 0x5eed),
-    });
-    const o = config.optimizer;
-    const optimizer: Optimizer =
-      o.name === 'adam'
-        ? new Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
-        : new SGD(model.parameters(), { lr: o.lr, momentum: o.momentum, nesterov: o.nesterov && o.momentum > 0, weightDecay: o.weightDecay });
-    const schedule: Schedule = config.schedule === 'constant' ? new ConstantSchedule(o.lr) : new CosineSchedule(o.lr, config.epochs);
-    return { model, method, optimizer, schedule };
+    return buildRun(spec, ds);
   } catch (e) {
     throw ctx.usageError(`invalid configuration: ${(e as Error).message}`, e);
   }
 }
 
-/** Whether the run's softmax head is trained, so that thresholding it is a meaningful baseline. */
-export function hasSoftmaxBaseline(method: AvgKMethod): boolean {
-  return method.name === 'two-head';
+/** Whether the method reports its model's softmax head as a baseline (the registry's extraHeads). */
+export function hasSoftmaxBaseline(method: Pick<AvgKMethod, 'name'>): boolean {
+  return methodDef(method.name).extraHeads.includes('softmax');
 }
 
-export function methodLabel(method: AvgKMethod | MethodName): string {
+/** The method's row label in results: which head its sets threshold. */
+export function methodLabel(method: Pick<AvgKMethod, 'name'> | string): string {
   const name = typeof method === 'string' ? method : method.name;
-  switch (name) {
-    case 'two-head':
-      return 'two-head (multi-label head)';
-    case 'softmax':
-      return 'softmax threshold';
-    default:
-      return `${name} (multi-label head)`;
-  }
+  const def = methodDef(name);
+  return def.scoreHead === 'softmax' ? 'softmax threshold' : `${name} (multi-label head)`;
 }
 export const BASELINE_LABEL = 'softmax threshold (same model)';
 export const BAYES_LABEL = 'Bayes optimum';

@@ -15,13 +15,15 @@ import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { DATASET_NAMES, SYNTHETIC_DEFAULTS } from '../data/index.js';
 import { MODEL_NAMES } from '../avgk/model.js';
-import { METHOD_NAMES } from '../avgk/losses.js';
+import { METHOD_NAMES, METHODS, methodDef, optionError } from '../avgk/methods/index.js';
+import { trainK, type RunSpec } from '../train/spec.js';
+import { fitOptions } from '../train/pipeline.js';
 import { fitAsync, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
 import { calibrateAll } from '../train/evaluate.js';
 import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
 import { backendName } from '../backend/index.js';
 import { EXIT_INTERRUPTED, type CliContext } from './context.js';
-import { choiceParser, intParser, kListParser, nonNegativeNumber, positiveNumber, intListParser, checkKs, uniqueKs } from './options.js';
+import { choiceParser, intParser, kListParser, nonNegativeNumber, positiveNumber, intListParser, checkKs, uniqueKs, parseNumber } from './options.js';
 import {
   addBackendOptions,
   addOutputOptions,
@@ -35,7 +37,7 @@ import {
   OPTIMIZER_NAMES,
   SCHEDULE_NAMES,
   TRAIN_DEFAULTS,
-  buildRun,
+  buildRunCli,
   checkDatasetSpec,
   evaluateSplit,
   formatResults,
@@ -63,8 +65,9 @@ export interface TrainOptions {
   weightDecay?: number;
   optimizer?: (typeof OPTIMIZER_NAMES)[number];
   schedule?: (typeof SCHEDULE_NAMES)[number];
-  mu?: number;
   seed?: number;
+  /** Method options (see METHOD_OPTION_FLAGS), e.g. mu for two-head. */
+  [methodOption: string]: unknown;
   model?: (typeof MODEL_NAMES)[number];
   hidden?: number[];
   augment?: boolean;
@@ -82,6 +85,22 @@ export interface TrainOptions {
   verbose?: boolean;
 }
 
+/**
+ * One flag per method option of the registry (--mu, --w-pos, --smoothing, ...): its help names the
+ * methods that have it, with their defaults.
+ */
+const METHOD_OPTION_FLAGS: { key: string; flag: string; type: 'number' | 'enum'; doc: string }[] = (() => {
+  const byKey = new Map<string, { type: 'number' | 'enum'; parts: string[] }>();
+  for (const m of METHODS) {
+    for (const [key, d] of Object.entries(m.options)) {
+      const e = byKey.get(key) ?? { type: d.type, parts: [] };
+      e.parts.push(`${m.name}: ${d.doc}${d.type === 'enum' ? ` (${d.choices.join(' | ')})` : ''} (default: ${d.default})`);
+      byKey.set(key, e);
+    }
+  }
+  return [...byKey].map(([key, e]) => ({ key, flag: `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, type: e.type, doc: e.parts.join('; ') }));
+})();
+
 /** Flags that define the run; they cannot change when resuming. */
 const CONFIG_FLAGS: [keyof TrainOptions, string][] = [
   ['dataset', '--dataset'],
@@ -95,7 +114,7 @@ const CONFIG_FLAGS: [keyof TrainOptions, string][] = [
   ['weightDecay', '--weight-decay'],
   ['optimizer', '--optimizer'],
   ['schedule', '--schedule'],
-  ['mu', '--mu'],
+  ...METHOD_OPTION_FLAGS.map((f): [keyof TrainOptions, string] => [f.key as keyof TrainOptions, f.flag]),
   ['seed', '--seed'],
   ['model', '--model'],
   ['hidden', '--hidden'],
@@ -121,7 +140,6 @@ export function registerTrain(program: Command, ctx: CliContext): Command {
     .option('--weight-decay <wd>', `weight decay (default: ${TRAIN_DEFAULTS.weightDecay})`, nonNegativeNumber)
     .addOption(new Option('--optimizer <name>', 'sgd (momentum, Nesterov) or adam (default: sgd)').argParser(choiceParser('optimizer', OPTIMIZER_NAMES)))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule: cosine or constant (default: cosine)').argParser(choiceParser('schedule', SCHEDULE_NAMES)))
-    .option('--mu <mu>', 'two-head: weight of the multi-label loss (default: 1)', nonNegativeNumber)
     .option('--seed <n>', 'seed of the weights, the shuffling and the train/val split (default: 0)', intParser(0))
     .addOption(new Option('--model <name>', `backbone: ${MODEL_NAMES.join(', ')} (default: mlp [256, 256]; cnn is a small CNN, resnet18 for 32×32 images)`).argParser(choiceParser('model', MODEL_NAMES)))
     .option('--hidden <widths>', 'mlp hidden widths, e.g. 512,256 (default: 256,256)', intListParser)
@@ -134,6 +152,10 @@ export function registerTrain(program: Command, ctx: CliContext): Command {
     .option('--resume <checkpoint>', 'continue an interrupted (or finished, with a larger --epochs) run from its checkpoint')
     .option('--no-report', 'do not write report.html / summary.json / summary.md')
     .option('--force', 'write into an output directory that already holds a run');
+  for (const f of METHOD_OPTION_FLAGS) {
+    const opt = new Option(`${f.flag} <${f.type === 'number' ? 'x' : 'name'}>`, f.doc);
+    cmd.addOption(f.type === 'number' ? opt.argParser(parseNumber) : opt);
+  }
   addBackendOptions(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
@@ -146,6 +168,9 @@ Examples:
   avgk train --loss softmax --k 1 1.5 2 3        one softmax model, evaluated at several K
   avgk train --dataset synthetic --k 2           synthetic data with a known Bayes optimum
   avgk train --resume runs/X/checkpoint.safetensors   continue after Ctrl-C
+
+Methods (--loss):
+${METHODS.map((m) => `  ${m.name.padEnd(10)} ${m.summary}${m.kIndependent ? '' : ' (trained for the first K)'}`).join('\n')}
 
 Outputs (in --out): checkpoint.safetensors, report.html, summary.json, summary.md.
 The results table is computed on the TEST split with thresholds calibrated on validation; for
@@ -221,19 +246,34 @@ function configFromFlags(ctx: CliContext, o: TrainOptions, cmdSource: (o: TrainO
   const optimizer = o.optimizer ?? TRAIN_DEFAULTS.optimizer;
   const momentum = o.momentum ?? TRAIN_DEFAULTS.momentum;
   if (optimizer === 'sgd' && !(momentum < 1)) throw ctx.usageError(`--momentum must be in [0, 1), got ${momentum}`);
+  // the method and its options, checked against the registry
+  const methodName = (o.loss ?? TRAIN_DEFAULTS.method) as RunSpec['method']['name'];
+  const def = methodDef(methodName);
+  const options: Record<string, number | string> = {};
+  for (const f of METHOD_OPTION_FLAGS) {
+    const v = o[f.key];
+    if (v === undefined) continue;
+    const d = def.options[f.key];
+    if (!d) throw ctx.usageError(`${f.flag} is an option of ${METHODS.filter((m) => f.key in m.options).map((m) => m.name).join(', ')}, not of ${methodName}`);
+    const err = optionError(d, v);
+    if (err) throw ctx.usageError(`${f.flag}: ${err}`);
+    options[f.key] = v as number | string;
+  }
+  if (!def.kIndependent) {
+    const minK = def.minK({ ...Object.fromEntries(Object.entries(def.options).map(([k, d]) => [k, d.default])), ...options });
+    if (ks[0]! < minK) throw ctx.usageError(`--k: ${methodName} trains for the first K, which must be ≥ ${minK}, got ${ks[0]}`);
+  }
   return {
-    dataset: spec,
-    method: (o.loss ?? TRAIN_DEFAULTS.method) as RunConfig['method'],
+    dataset: spec as unknown as RunSpec['dataset'],
+    method: { name: methodName, options, label: methodName },
     ks,
-    trainK: ks[0],
     model: model === 'mlp' ? { name: model, hidden: o.hidden ?? [256, 256] } : { name: model },
     optimizer: { name: optimizer, lr: o.lr ?? TRAIN_DEFAULTS.lr, momentum, nesterov: momentum > 0, weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay },
-    schedule: o.schedule ?? TRAIN_DEFAULTS.schedule,
+    schedule: { name: o.schedule ?? TRAIN_DEFAULTS.schedule },
     epochs: o.epochs ?? TRAIN_DEFAULTS.epochs,
     batchSize: o.batchSize ?? TRAIN_DEFAULTS.batchSize,
     seed,
     augment: o.augment === true,
-    mu: o.mu ?? TRAIN_DEFAULTS.mu,
   };
 }
 
@@ -244,7 +284,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   let resumeCkpt: Awaited<ReturnType<typeof loadCheckpointCli>> | null = null;
   if (o.resume !== undefined) {
     for (const [key, flag] of CONFIG_FLAGS) {
-      if (cmd.getOptionValueSource(key) === 'cli') throw ctx.usageError(`${flag} cannot be given with --resume (the run's configuration comes from the checkpoint; only --epochs, --out and runtime flags may be given)`);
+      if (cmd.getOptionValueSource(String(key)) === 'cli') throw ctx.usageError(`${flag} cannot be given with --resume (the run's configuration comes from the checkpoint; only --epochs, --out and runtime flags may be given)`);
     }
     resumeCkpt = await loadCheckpointCli(ctx, o.resume);
     config = { ...resumeCkpt.config };
@@ -258,7 +298,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
       throw ctx.usageError(`--resume ${o.resume}: the run is complete (${done} epoch(s)); pass --epochs N with N > ${done} to train more`);
     }
   } else {
-    config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(key) === 'cli');
+    config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(String(key)) === 'cli');
   }
   const device = applyBackendOptions(ctx, o);
 
@@ -268,7 +308,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   if (o.out !== undefined) outDir = ctx.resolvePath(o.out);
   else if (resumeCkpt) outDir = dirname(resumeCkpt.path);
   else {
-    const base = join(cwd, 'runs', `${timestamp()}-${config.method}-${String(config.dataset.name)}`);
+    const base = join(cwd, 'runs', `${timestamp()}-${config.method.name}-${String(config.dataset.name)}`);
     outDir = base;
     for (let i = 2; existsSync(outDir); i++) outDir = `${base}-${i}`;
   }
@@ -282,11 +322,8 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   const ds = loadDatasetCli(ctx, config.dataset);
   const kErr = checkKs(config.ks, ds.numClasses, ds.name);
   if (kErr) throw ctx.usageError(kErr);
-  if (['two-head'].includes(config.method) && config.trainK < 1) {
-    throw ctx.usageError(`--k: the two-head method is trained for the first K, which must be ≥ 1, got ${config.trainK}`);
-  }
   if (config.batchSize > ds.train.n) ctx.info(`note: --batch-size ${config.batchSize} is larger than the training split (${ds.train.n}); one batch per epoch`);
-  const { model, method, optimizer, schedule } = buildRun(ctx, config, ds);
+  const { model, method, optimizer, schedule } = buildRunCli(ctx, config, ds);
   let state: TrainState = initialTrainState();
   if (resumeCkpt) {
     try {
@@ -297,7 +334,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   }
   const batches = Math.ceil(ds.train.n / config.batchSize);
   ctx.info(
-    `avgk train: ${config.method} on ${ds.name} (train ${ds.train.n}, val ${ds.val.n}, test ${ds.test.n}, ${ds.numClasses} classes), ` +
+    `avgk train: ${config.method.name} on ${ds.name} (train ${ds.train.n}, val ${ds.val.n}, test ${ds.test.n}, ${ds.numClasses} classes), ` +
       `${config.model.name}${config.model.hidden ? ` [${config.model.hidden.join(', ')}]` : ''} (${model.numParameters().toLocaleString('en-US')} parameters), ` +
       `K = ${config.ks.join(', ')}, ${config.epochs} epoch(s) × ${batches} batches, backend ${backendName()}` +
       (resumeCkpt ? `, resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}` : ''),
@@ -328,12 +365,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   let lastWeights: StateDict | null = null;
   try {
     const res = await fitAsync(model, method, optimizer, ds, {
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      ks: config.ks,
-      seed: config.seed,
-      schedule,
-      augment: config.augment,
+      ...fitOptions(config, schedule),
       resume: state,
       device,
       onStep: (info) => progress.step(info, info.samplesSeen, info.elapsed),
@@ -395,9 +427,9 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
 
   ctx.out('');
   ctx.out(
-    `Test results — ${ds.name}, ${config.method}, ${config.model.name}, ${config.epochs} epoch(s), best epoch ${result.bestEpoch + 1}; ` +
+    `Test results — ${ds.name}, ${config.method.name}, ${config.model.name}, ${config.epochs} epoch(s), best epoch ${result.bestEpoch + 1}; ` +
       `${ds.test.n} test samples, thresholds calibrated on validation (${ds.val.n})` +
-      (['two-head', 'epr', 'role'].includes(config.method) && config.ks.length > 1 ? `; trained for K = ${config.trainK}` : ''),
+      (!methodDef(config.method.name).kIndependent && config.ks.length > 1 ? `; trained for K = ${trainK(config)}` : ''),
   );
   ctx.out(formatResults(evaluation));
   ctx.out('');

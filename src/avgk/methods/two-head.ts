@@ -12,7 +12,7 @@ import type { MethodDef } from './registry-types.js';
 
 export const twoHeadMethod: MethodDef = {
   name: 'two-head',
-  summary: 'cross-entropy + μ·BCE of a multi-label head on per-batch pseudo-labels; sets threshold that head',
+  summary: 'cross-entropy + μ·BCE of a multi-label head on per-batch pseudo-labels',
   scoreHead: 'multilabel',
   extraHeads: ['softmax'],
   kIndependent: false,
