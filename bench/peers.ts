@@ -35,9 +35,12 @@ export function repoRoot(from: string): string {
   return findPackageRoot(from) ?? resolve(from, '..');
 }
 
-/** Where the peer scripts are: $AVGK_PEERS_DIR, <root>/shared/peers or <root>/../shared/peers. */
+/**
+ * Where the peer scripts are: --peers-dir, $AVGK_PEERS_DIR, else the repository's own bench/peers
+ * (then <root>/shared/peers, where a checkout carries one).
+ */
 export function findPeersDir(root: string, explicit?: string): string | null {
-  const candidates = [explicit, process.env.AVGK_PEERS_DIR, join(root, 'shared', 'peers'), join(root, '..', 'shared', 'peers')];
+  const candidates = [explicit, process.env.AVGK_PEERS_DIR, join(root, 'bench', 'peers'), join(root, 'shared', 'peers')];
   for (const c of candidates) {
     if (c && existsSync(join(c, 'numpy_gemm.py')) && existsSync(join(c, 'torch_peer.py'))) return c;
   }
