@@ -41,50 +41,8 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
 };
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * The RunSpec stored in a checkpoint, or null when malformed. Checkpoints of earlier versions
- * stored a flat configuration ({method: "two-head", trainK, mu, schedule: "cosine", ...}): it is
- * converted.
- */
-export function runSpecOf(v: unknown): RunSpec | null {
-  if (!isObj(v)) return null;
-  const c = v;
-  const ok =
-    isObj(c.dataset) && Array.isArray(c.ks) && c.ks.length > 0 && c.ks.every((k) => typeof k === 'number') &&
-    isObj(c.model) && (MODEL_NAMES as readonly string[]).includes(c.model.name as string) &&
-    isObj(c.optimizer) && typeof c.epochs === 'number' && typeof c.batchSize === 'number' && typeof c.seed === 'number';
-  if (!ok) return null;
-  let method = c.method;
-  let schedule = c.schedule;
-  if (typeof method === 'string') {
-    // the earlier flat form
-    if (!(METHOD_NAMES as readonly string[]).includes(method)) return null;
-    const options: Record<string, number> = {};
-    if (method === 'two-head' && typeof c.mu === 'number') options.mu = c.mu;
-    method = { name: method, options, label: method };
-  }
-  if (typeof schedule === 'string') schedule = { name: schedule };
-  if (!isObj(method) || !(METHOD_NAMES as readonly string[]).includes(method.name as string) || !isObj(method.options)) return null;
-  if (!isObj(schedule) || !['cosine', 'step', 'constant'].includes(schedule.name as string)) return null;
-  const spec: RunSpec = {
-    dataset: c.dataset as unknown as RunSpec['dataset'],
-    model: c.model as unknown as RunSpec['model'],
-    method: { name: method.name as MethodName, options: method.options as Record<string, number | string>, label: typeof method.label === 'string' ? method.label : (method.name as string) },
-    ks: c.ks as number[],
-    seed: c.seed as number,
-    epochs: c.epochs as number,
-    batchSize: c.batchSize as number,
-    optimizer: c.optimizer as unknown as RunSpec['optimizer'],
-    schedule: schedule as unknown as RunSpec['schedule'],
-    augment: c.augment === true,
-  };
-  if (typeof c.evalBatchSize === 'number') spec.evalBatchSize = c.evalBatchSize;
-  return spec;
-}
+export { runSpecFromCheckpoint as runSpecOf } from '../train/spec.js';
+import { runSpecFromCheckpoint as runSpecOf } from '../train/spec.js';
 
 /** Validate the dataset spec without loading it (errors name the field). */
 export function checkDatasetSpec(ctx: CliContext, spec: Record<string, unknown>): void {

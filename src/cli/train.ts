@@ -18,6 +18,7 @@ import { MODEL_NAMES } from '../avgk/model.js';
 import { METHOD_NAMES, METHODS, methodDef, optionError } from '../avgk/methods/index.js';
 import { trainK, type RunSpec } from '../train/spec.js';
 import { fitOptions } from '../train/pipeline.js';
+import { preprocessingOf } from '../train/predictor.js';
 import { fitAsync, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
 import { calibrateAll } from '../train/evaluate.js';
 import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
@@ -388,7 +389,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   // ---- 5a. interrupted: resumable checkpoint, exit 130 ----
   if (result === null) {
     try {
-      await saveTrainingCheckpoint(ckptPath, { model, optimizer, method, state, config: config as unknown as Record<string, unknown>, classNames: ds.classNames, status: 'interrupted' });
+      await saveTrainingCheckpoint(ckptPath, { model, optimizer, method, state, config: config as unknown as Record<string, unknown>, classNames: ds.classNames, status: 'interrupted', extra: { preprocessing: preprocessingOf(ds) } });
     } finally {
       unregister?.();
     }
@@ -422,6 +423,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     classNames: ds.classNames,
     status: 'complete',
     calibrations: storedCals,
+    extra: { preprocessing: preprocessingOf(ds) },
     metrics: { test: resultsJson(evaluation), bestEpoch: result.bestEpoch },
   });
 

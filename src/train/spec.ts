@@ -5,7 +5,8 @@
  * checkpoints store the one they were trained from; the pipeline (./pipeline.ts) turns a RunSpec
  * into a trained, calibrated and evaluated model the same way whichever command asked.
  */
-import { methodDef } from '../avgk/methods/index.js';
+import { methodDef, METHOD_NAMES, type MethodName } from '../avgk/methods/index.js';
+import { MODEL_NAMES } from '../avgk/model.js';
 import type { CompareConfig, MethodConfig, OptimizerConfig, ScheduleConfig } from './config.js';
 import type { ModelSpec } from '../avgk/model.js';
 import type { DatasetSpec } from '../data/index.js';
@@ -70,3 +71,49 @@ export function specToConfig(spec: RunSpec): CompareConfig {
   if (spec.threads !== undefined) c.threads = spec.threads;
   return c;
 }
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The RunSpec stored in a checkpoint, or null when malformed. Checkpoints of earlier versions
+ * stored a flat configuration ({method: "two-head", trainK, mu, schedule: "cosine", ...}): it is
+ * converted.
+ */
+export function runSpecFromCheckpoint(v: unknown): RunSpec | null {
+  if (!isObj(v)) return null;
+  const c = v;
+  const ok =
+    isObj(c.dataset) && Array.isArray(c.ks) && c.ks.length > 0 && c.ks.every((k) => typeof k === 'number') &&
+    isObj(c.model) && (MODEL_NAMES as readonly string[]).includes(c.model.name as string) &&
+    isObj(c.optimizer) && typeof c.epochs === 'number' && typeof c.batchSize === 'number' && typeof c.seed === 'number';
+  if (!ok) return null;
+  let method = c.method;
+  let schedule = c.schedule;
+  if (typeof method === 'string') {
+    // the earlier flat form
+    if (!(METHOD_NAMES as readonly string[]).includes(method)) return null;
+    const options: Record<string, number> = {};
+    if (method === 'two-head' && typeof c.mu === 'number') options.mu = c.mu;
+    method = { name: method, options, label: method };
+  }
+  if (typeof schedule === 'string') schedule = { name: schedule };
+  if (!isObj(method) || !(METHOD_NAMES as readonly string[]).includes(method.name as string) || !isObj(method.options)) return null;
+  if (!isObj(schedule) || !['cosine', 'step', 'constant'].includes(schedule.name as string)) return null;
+  const spec: RunSpec = {
+    dataset: c.dataset as unknown as RunSpec['dataset'],
+    model: c.model as unknown as RunSpec['model'],
+    method: { name: method.name as MethodName, options: method.options as Record<string, number | string>, label: typeof method.label === 'string' ? method.label : (method.name as string) },
+    ks: c.ks as number[],
+    seed: c.seed as number,
+    epochs: c.epochs as number,
+    batchSize: c.batchSize as number,
+    optimizer: c.optimizer as unknown as RunSpec['optimizer'],
+    schedule: schedule as unknown as RunSpec['schedule'],
+    augment: c.augment === true,
+  };
+  if (typeof c.evalBatchSize === 'number') spec.evalBatchSize = c.evalBatchSize;
+  return spec;
+}
+
