@@ -8,7 +8,7 @@
  * the mean set size there is K within 1/(2N).
  */
 import { kthLargest } from '../autograd/ops/select.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
 import { kernelsOn } from '../backend/device.js';
 import type { CudaStorage } from '../backend/cuda/index.js';

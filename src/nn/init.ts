@@ -1,5 +1,5 @@
 /** Weight initialisation (He et al. 2015, "Kaiming"), from a seeded generator. */
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../tensor/rng.js';
 
 /** N(0, 2/fanIn): Kaiming normal for ReLU networks (fan-in mode). */
 export function kaimingNormal(n: number, fanIn: number, rng: Rng): Float32Array {

@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 import { kaimingNormal, kaimingUniform, uniform } from './init.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../tensor/rng.js';
 import { globalGenerator } from '../tensor/random.js';
 import { conv2d, maxPool2d, avgPool2d, globalAvgPool2d, batchNorm, dropout } from '../autograd/ops/nn.js';
 import { matmul } from '../autograd/ops/matmul.js';

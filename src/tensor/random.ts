@@ -2,7 +2,7 @@
  * Random tensors from a seeded, reproducible generator. A global generator (seeded with
  * manualSeed) is used unless an explicit Rng is passed.
  */
-import { Rng } from '../data/rng.js';
+import { Rng } from './rng.js';
 import { Tensor } from './tensor.js';
 import { checkShape, numel, type Shape } from './shape.js';
 

@@ -11,7 +11,7 @@ import { shapeStr } from '../../tensor/shape.js';
 import { record } from '../engine.js';
 import { mean } from './reduce.js';
 import { mul } from './elementwise.js';
-import type { Rng } from '../../data/rng.js';
+import type { Rng } from '../../tensor/rng.js';
 
 function need4d(op: string, x: Tensor): void {
   if (x.ndim !== 4) throw new Error(`${op}: expected a 4-D NCHW input, got shape ${shapeStr(x.shape)}`);

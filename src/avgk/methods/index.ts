@@ -3,7 +3,7 @@
  * method is one file in this folder (a MethodDef) and one line here; the CLI's flags and --help,
  * config validation, reports and checkpoints all read the registry.
  */
-import type { Rng } from '../../data/rng.js';
+import type { Rng } from '../../tensor/rng.js';
 import type { AvgKMethod } from '../method.js';
 import type { MethodDef, OptionDef, OptionValues } from './registry-types.js';
 import { softmaxMethod } from './softmax.js';

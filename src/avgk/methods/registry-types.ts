@@ -4,7 +4,7 @@
  * defaults and one-line docs) and `create`. The CLI's flags and --help, config validation,
  * reports and checkpoints read these; nothing else names a method.
  */
-import type { Rng } from '../../data/rng.js';
+import type { Rng } from '../../tensor/rng.js';
 import type { AvgKMethod } from '../losses.js';
 
 /** One option of a method: a number in a range, or one of a few names. */

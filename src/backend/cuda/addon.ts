@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeviceError } from '../../errors.js';
-import { findPackageRoot } from '../../io/package.js';
+import { findPackageRoot } from '../package.js';
 import type { Backend, ConvGeom, PoolGeom } from '../types.js';
 
 /** A view of a device buffer as the addon reads it (see native/cuda/binding/device_buffer.h). */

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend, KernelName } from '../types.js';
-import { findPackageRoot } from '../../io/package.js';
+import { findPackageRoot } from '../package.js';
 
 /**
  * The functions exported by the addon: exactly the kernels of the Backend interface (../types.ts),
@@ -19,8 +19,19 @@ import { findPackageRoot } from '../../io/package.js';
  * Error whose message starts with `avgk native <op>:` on bad input.
  */
 export type NativeAddon = Pick<Backend, KernelName | 'setNumThreads' | 'getNumThreads'> & {
-  /** Whether the process-wide allocator tuning applied when the addon loaded (native/kernels/memory.cc). */
-  readonly allocatorTuned?: boolean;
+  /**
+   * Process-wide allocator tuning (glibc: freed large blocks stay in the heap for reuse;
+   * native/kernels/memory.cc). Loading the addon never applies it: programs opt in with this call.
+   * Idempotent; returns whether it applied (false with AVGK_MALLOC_TUNING=0 or without glibc).
+   * Absent from builds older than this call.
+   */
+  readonly tuneAllocator?: () => boolean;
+  /**
+   * The instruction-set level every native kernel family uses ('avx512' | 'avx2' | 'base', after
+   * AVGK_NATIVE_ISA, which can only lower it) and the SGEMM micro-kernel ('avx512' | 'avx2' |
+   * 'portable') it selected. Absent from older builds.
+   */
+  readonly nativeIsa?: () => { isa: string; gemmKernel: string };
 };
 
 /** Names every addon build must export (a stale build that lacks one is reported as such). */
