@@ -1,11 +1,36 @@
 /**
- * avgk's error types. Each has a stable `code` that programs (and the CLI's exit codes) can rely
- * on; the message is one line for people.
+ * avgk's error types. Each has a stable `code` that programs (and the CLI's exit codes) rely on;
+ * the message is one line for people.
+ *
+ *   UsageError        ERR_AVGK_USAGE        bad arguments, options or configurations
+ *   DataError         ERR_AVGK_DATA         missing, corrupt or non-finite data and inputs
+ *   CheckpointError   ERR_AVGK_CHECKPOINT   missing, corrupt or incompatible checkpoints
+ *   DeviceError       ERR_AVGK_DEVICE       a device that cannot be used (no GPU, no CUDA addon)
+ *   native errors     ERR_AVGK_NATIVE       the addons' argument and kernel errors (plain Errors
+ *                                           with this code, thrown by the C++ binding layer)
  */
 export class AvgkError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
+  constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
+  }
+}
+
+export class UsageError extends AvgkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AVGK_USAGE', message, options);
+  }
+}
+
+export class DataError extends AvgkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AVGK_DATA', message, options);
+  }
+}
+
+export class CheckpointError extends AvgkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AVGK_CHECKPOINT', message, options);
   }
 }
 
@@ -17,4 +42,12 @@ export class DeviceError extends AvgkError {
   constructor(message: string, readonly cudaError: string | null = null) {
     super('ERR_AVGK_DEVICE', message);
   }
+}
+
+export const NATIVE_ERROR_CODE = 'ERR_AVGK_NATIVE';
+
+/** The code of any error avgk throws (AvgkError subclasses and the addons' errors), or null. */
+export function errorCode(e: unknown): string | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_AVGK_') ? code : null;
 }

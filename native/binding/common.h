@@ -69,7 +69,9 @@ class Args {
   const char* op() const { return op_; }
 
   [[noreturn]] void fail(const std::string& msg) const {
-    throw Napi::Error::New(env_, std::string(prefix_) + " " + op_ + ": " + msg);
+    Napi::Error e = Napi::Error::New(env_, std::string(prefix_) + " " + op_ + ": " + msg);
+    e.Set("code", Napi::String::New(env_, "ERR_AVGK_NATIVE"));  // src/errors.ts
+    throw e;
   }
 
   // Exact argument count.

@@ -15,7 +15,7 @@ import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerBench } from './bench.js';
 import { registerCompare } from './compare.js';
-import { DeviceError } from '../errors.js';
+import { errorCode, NATIVE_ERROR_CODE } from '../errors.js';
 
 /** One line: collapse whitespace and newlines, drop commander's "error: " prefix. */
 function oneLine(msg: string): string {
@@ -87,9 +87,11 @@ function reportError(ctx: CliContext, e: unknown): number {
     if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
     return EXIT_USAGE;
   }
-  if (e instanceof DeviceError) {
-    // a device that cannot be used is a problem of the invocation: one line, exit 2
-    ctx.err(`avgk: error: ${oneLine(e.message.replace(/^avgk: /, ''))}`);
+  // avgk's error types (src/errors.ts): bad input of any kind is one line and exit 2
+  const code = errorCode(e);
+  if (code !== null && code !== NATIVE_ERROR_CODE && !(e instanceof CliError)) {
+    ctx.err(`avgk: error: ${oneLine((e as Error).message.replace(/^avgk: /, ''))}`);
+    if (ctx.verbose) ctx.err(String((e as Error).stack));
     return EXIT_USAGE;
   }
   if (e instanceof CliError) {

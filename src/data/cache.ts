@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { DataError } from '../errors.js';
 
 export const CACHE_MAGIC = 'AVGKIMG1';
 export const CACHE_VERSION = 1;
@@ -44,13 +45,12 @@ export interface RawImageSet {
   test: RawImagePart;
 }
 
-export class CacheError extends Error {
+export class CacheError extends DataError {
   constructor(
     readonly file: string,
     readonly reason: string,
   ) {
     super(`image cache ${file}: ${reason}`);
-    this.name = 'CacheError';
   }
 }
 

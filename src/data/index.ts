@@ -6,6 +6,7 @@
  * Transform seeds default to values derived from the dataset seed
  * (longTail: seed ^ 0x10a7a11, labelNoise: seed ^ 0x4e015e).
  */
+import { AvgkError, DataError, UsageError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
 import { generateSynthetic, SYNTHETIC_DEFAULTS, type SyntheticOptions } from './synthetic.js';
@@ -132,7 +133,21 @@ export function validateDatasetSpec(spec: unknown): DatasetSpec {
 
 /** Loads a dataset from a spec; see the module comment for the pipeline. */
 export function loadDataset(specIn: DatasetSpec | Record<string, unknown>): Dataset {
-  const spec = validateDatasetSpec(specIn);
+  let spec: DatasetSpec;
+  try {
+    spec = validateDatasetSpec(specIn);
+  } catch (e) {
+    throw e instanceof AvgkError ? e : new UsageError((e as Error).message, { cause: e });
+  }
+  try {
+    return loadValidated(spec, specIn);
+  } catch (e) {
+    // files missing or corrupt, impossible transforms: data problems (code ERR_AVGK_DATA)
+    throw e instanceof AvgkError ? e : new DataError((e as Error).message, { cause: e });
+  }
+}
+
+function loadValidated(spec: DatasetSpec, specIn: DatasetSpec | Record<string, unknown>): Dataset {
   const seed = spec.seed ?? 0;
   let ds: Dataset;
   switch (spec.name) {

@@ -13,6 +13,7 @@
  * PyTorch can read the tensors with `safetensors.torch.load_file` and the meta with
  * `json.loads(safe_open(path, 'pt').metadata()['avgk'])`.
  */
+import { CheckpointError } from '../errors.js';
 import { libraryVersion } from './package.js';
 import { stringifyStrict, writeFileAtomic } from './atomic.js';
 import {
@@ -167,7 +168,7 @@ export function encodeCheckpoint<M extends object>(ckpt: Checkpoint<M>, options:
  * Errors read `checkpoint <where>: <problem>`.
  */
 export function decodeCheckpoint<M extends object = CheckpointMeta>(bytes: Uint8Array, where: string): LoadedCheckpoint<M> {
-  const fail = (msg: string, cause?: unknown): Error => new Error(`checkpoint ${where}: ${msg}`, cause === undefined ? undefined : { cause });
+  const fail = (msg: string, cause?: unknown): Error => new CheckpointError(`checkpoint ${where}: ${msg}`, cause === undefined ? undefined : { cause });
   let decoded;
   try {
     decoded = decodeSafetensors(bytes);

@@ -15,6 +15,7 @@
  * which also keeps every tensor aligned to its element size, and so writes the same bytes as
  * `safetensors.torch.save_file` for the same tensors (given the same metadata key order).
  */
+import { CheckpointError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
 
@@ -72,8 +73,11 @@ export interface DecodedSafetensors {
 }
 
 /** Thrown for malformed safetensors data or invalid tensors to encode. */
-export class SafetensorsError extends Error {
-  override name = 'SafetensorsError';
+/** A malformed safetensors file (a CheckpointError: code ERR_AVGK_CHECKPOINT). */
+export class SafetensorsError extends CheckpointError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 type TypedCtor = {

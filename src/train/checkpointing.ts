@@ -19,6 +19,7 @@
  * Restoring the model, optimiser, method, global RNG and TrainState and calling fit() with
  * `resume` continues bit-for-bit (test/checkpoint-resume.test.ts).
  */
+import { CheckpointError } from '../errors.js';
 import type { TwoHeadModel } from '../avgk/model.js';
 import type { AvgKMethod } from '../avgk/losses.js';
 import type { Calibration } from '../avgk/calibrate.js';
@@ -170,7 +171,7 @@ function isObj(v: unknown): v is Record<string, unknown> {
  */
 export function validateTrainingCheckpoint(ckpt: LoadedCheckpoint<Record<string, unknown>>): TrainingCheckpoint {
   const m = ckpt.meta as Record<string, unknown>;
-  const fail = (msg: string): Error => new Error(`checkpoint ${ckpt.path}: ${msg}`);
+  const fail = (msg: string): Error => new CheckpointError(`checkpoint ${ckpt.path}: ${msg}`);
   if (m.kind !== TRAIN_CHECKPOINT_KIND) throw fail(`not a training checkpoint (kind is ${JSON.stringify(m.kind)}, expected "${TRAIN_CHECKPOINT_KIND}")`);
   if (m.status !== 'complete' && m.status !== 'interrupted') throw fail(`corrupt metadata: status is ${JSON.stringify(m.status)}`);
   if (!isObj(m.config)) throw fail('corrupt metadata: config is missing');
@@ -241,7 +242,7 @@ export function loadWeights(ckpt: TrainingCheckpoint, model: TwoHeadModel, weigh
  */
 export function restoreTraining(ckpt: TrainingCheckpoint, target: { model: TwoHeadModel; optimizer: Optimizer; method: AvgKMethod }): TrainState {
   const { model, optimizer, method } = target;
-  const fail = (msg: string, cause?: unknown): Error => new Error(`checkpoint ${ckpt.path}: ${msg}`, cause === undefined ? undefined : { cause });
+  const fail = (msg: string, cause?: unknown): Error => new CheckpointError(`checkpoint ${ckpt.path}: ${msg}`, cause === undefined ? undefined : { cause });
   const meta = ckpt.meta;
   loadWeights(ckpt, model, resumeWeights(ckpt));
   let bestState: StateDict | null = null;

@@ -5,6 +5,7 @@
  *   config.methods[2]: unknown method "foo" (expected softmax, two-head, an, wan, an-ls, epr, role)
  * Unknown keys are errors at every level.
  */
+import { UsageError } from '../errors.js';
 import { METHOD_NAMES, methodDef, resolveOptions, type MethodName } from '../avgk/methods/index.js';
 import { MODEL_NAMES, type ModelSpec } from '../avgk/model.js';
 import { validateDatasetSpec, type DatasetSpec } from '../data/index.js';
@@ -52,12 +53,8 @@ export interface CompareConfig {
 
 const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+/** A compare configuration that does not validate (a UsageError: code ERR_AVGK_USAGE). */
+export class ConfigError extends UsageError {}
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';

@@ -5,6 +5,7 @@
  * same weights, and a run resumed from a TrainState continues exactly (mid-epoch included).
  */
 import { Tensor } from '../tensor/tensor.js';
+import { UsageError } from '../errors.js';
 import { Rng } from '../data/rng.js';
 import type { Dataset } from '../data/types.js';
 import { randomCropFlip } from '../data/transforms.js';
@@ -105,16 +106,16 @@ export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
 
 function checkFitOptions(o: FitOptions, ds: Dataset): void {
   const intAtLeast = (name: string, v: number, lo: number): void => {
-    if (!Number.isInteger(v) || v < lo) throw new Error(`fit: ${name} must be an integer ≥ ${lo}, got ${v}`);
+    if (!Number.isInteger(v) || v < lo) throw new UsageError(`fit: ${name} must be an integer ≥ ${lo}, got ${v}`);
   };
   intAtLeast('epochs', o.epochs, 1);
   intAtLeast('batchSize', o.batchSize, 1);
-  if (!Number.isInteger(o.seed)) throw new Error(`fit: seed must be an integer, got ${o.seed}`);
-  if (!Array.isArray(o.ks) || o.ks.length === 0) throw new Error('fit: ks must list at least one K');
+  if (!Number.isInteger(o.seed)) throw new UsageError(`fit: seed must be an integer, got ${o.seed}`);
+  if (!Array.isArray(o.ks) || o.ks.length === 0) throw new UsageError('fit: ks must list at least one K');
   for (const k of o.ks) {
-    if (typeof k !== 'number' || !(k > 0 && k < ds.numClasses)) throw new Error(`fit: K must be in (0, ${ds.numClasses}) for ${ds.numClasses} classes, got ${k}`);
+    if (typeof k !== 'number' || !(k > 0 && k < ds.numClasses)) throw new UsageError(`fit: K must be in (0, ${ds.numClasses}) for ${ds.numClasses} classes, got ${k}`);
   }
-  if (ds.train.n === 0 || ds.val.n === 0) throw new Error(`fit: the training and validation splits must be non-empty (got ${ds.train.n} and ${ds.val.n})`);
+  if (ds.train.n === 0 || ds.val.n === 0) throw new UsageError(`fit: the training and validation splits must be non-empty (got ${ds.train.n} and ${ds.val.n})`);
 }
 
 /** What the step generator yields: after every optimiser step, and after every epoch's validation. */

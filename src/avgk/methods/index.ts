@@ -4,6 +4,7 @@
  * config validation, reports and checkpoints all read the registry.
  */
 import type { Rng } from '../../tensor/rng.js';
+import { UsageError } from '../../errors.js';
 import type { AvgKMethod } from '../method.js';
 import type { MethodDef, OptionDef, OptionValues } from './registry-types.js';
 import { softmaxMethod } from './softmax.js';
@@ -22,7 +23,7 @@ export type MethodName = (typeof METHOD_NAMES)[number];
 /** The registry entry of a method; an error listing the known names otherwise. */
 export function methodDef(name: string): MethodDef {
   const def = METHODS.find((m) => m.name === name);
-  if (!def) throw new Error(`unknown method ${JSON.stringify(name)} (expected one of ${METHOD_NAMES.join(', ')})`);
+  if (!def) throw new UsageError(`unknown method ${JSON.stringify(name)} (expected one of ${METHOD_NAMES.join(', ')})`);
   return def;
 }
 
@@ -51,13 +52,13 @@ export function resolveOptions(def: MethodDef, raw: Record<string, unknown> = {}
   const keys = Object.keys(def.options);
   for (const k of Object.keys(raw)) {
     if (raw[k] === undefined) continue;
-    if (!keys.includes(k)) throw new Error(`${field}.${k}: ${keys.length ? `not an option of ${def.name} (its options: ${keys.join(', ')})` : `${def.name} takes no options`}`);
+    if (!keys.includes(k)) throw new UsageError(`${field}.${k}: ${keys.length ? `not an option of ${def.name} (its options: ${keys.join(', ')})` : `${def.name} takes no options`}`);
   }
   for (const k of keys) {
     const d = def.options[k]!;
     const v = raw[k] === undefined ? d.default : raw[k];
     const err = optionError(d, v);
-    if (err) throw new Error(`${field}.${k}: ${err}`);
+    if (err) throw new UsageError(`${field}.${k}: ${err}`);
     out[k] = v as number | string;
   }
   return out;
@@ -81,13 +82,13 @@ export interface MethodOptions {
 export function createMethod(name: string, opts: MethodOptions): AvgKMethod {
   const def = methodDef(name);
   const c = opts.numClasses;
-  if (!Number.isInteger(c) || c < 2) throw new Error(`createMethod: numClasses must be an integer ≥ 2, got ${c}`);
+  if (!Number.isInteger(c) || c < 2) throw new UsageError(`createMethod: numClasses must be an integer ≥ 2, got ${c}`);
   const { k, numClasses: _c, numTrain, rng, ...raw } = opts;
   const options = resolveOptions(def, raw, name);
   const minK = def.minK(options);
   if (typeof k !== 'number' || !Number.isFinite(k) || k < minK || k >= c) {
-    throw new Error(`${name}: K must be in [${minK}, ${c}) for ${c} classes, got ${k}`);
+    throw new UsageError(`${name}: K must be in [${minK}, ${c}) for ${c} classes, got ${k}`);
   }
-  if (name === 'role' && !rng) throw new Error('role: an rng is required to initialise the label estimates');
+  if (name === 'role' && !rng) throw new UsageError('role: an rng is required to initialise the label estimates');
   return def.create({ k, numClasses: c, numTrain: numTrain ?? 0, rng: rng as Rng, options });
 }
