@@ -22,6 +22,7 @@
         "native/kernels/select.cc",
         "native/kernels/optim.cc",
         "native/kernels/memory.cc",
+        "native/kernels/cpu_features.cc",
         "native/kernels/conv.cc",
         "native/kernels/pool.cc",
         "native/kernels/batchnorm.cc",

@@ -1,10 +1,12 @@
 /**
  * The C++ kernels' own test programs (native/tests/*.cc), compiled with g++ and run here so that CI
  * covers every SGEMM micro-kernel (AVX-512, AVX2+FMA, portable: the addon only ever uses the one
- * the CPU selects), the pre-packed-A path, and every convolution code path (chunk sizes, per-image
- * and wide GEMMs, SIMD and portable im2col, shared and per-thread decompositions) against
- * double-precision references, and allocation failures inside the threaded kernels (an interposed
- * aligned_alloc that fails: a thrown error, never a crash).
+ * the CPU selects; gemm_test forces each through the test-only knobs of native/kernels/tuning.h),
+ * the pre-packed-A path, and every convolution code path (chunk sizes, per-image and wide GEMMs,
+ * SIMD and portable im2col, shared and per-thread decompositions) at every instruction-set level
+ * the CPU has (AVGK_NATIVE_ISA lowers the GEMM micro-kernel and the conv / pool / batch-norm loops
+ * together), against double-precision references, and allocation failures inside the threaded
+ * kernels (an interposed aligned_alloc that fails: a thrown error, never a crash).
  *
  * Needs g++ (the addon's build needs it too). Outside CI a missing compiler skips with the reason.
  */
@@ -17,7 +19,10 @@ import { findPackageRoot } from '../src/io/package.js';
 
 const root = findPackageRoot() ?? process.cwd();
 const kernels = join(root, 'native', 'kernels');
-const gemmSources = readdirSync(join(kernels, 'gemm')).filter((f) => f.endsWith('.cc')).map((f) => join(kernels, 'gemm', f));
+const gemmSources = [
+  ...readdirSync(join(kernels, 'gemm')).filter((f) => f.endsWith('.cc')).map((f) => join(kernels, 'gemm', f)),
+  join(kernels, 'cpu_features.cc'), // the instruction-set level every kernel family dispatches on
+];
 
 function haveCompiler(): string | null {
   try {
@@ -71,12 +76,12 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
       compile(join(dir, 'gemm_test'), [join(root, 'native', 'tests', 'gemm_test.cc'), ...gemmSources]),
       compile(join(dir, 'alloc_fail_test'), [
         join(root, 'native', 'tests', 'alloc_fail_test.cc'),
-        ...['conv.cc', 'memory.cc'].map((f) => join(kernels, f)),
+        join(kernels, 'conv.cc'),
         ...gemmSources,
       ]),
       compile(join(dir, 'conv_test'), [
         join(root, 'native', 'tests', 'conv_test.cc'),
-        ...['conv.cc', 'pool.cc', 'batchnorm.cc', 'memory.cc'].map((f) => join(kernels, f)),
+        ...['conv.cc', 'pool.cc', 'batchnorm.cc'].map((f) => join(kernels, f)),
         ...gemmSources,
       ]),
     ]);
@@ -102,11 +107,20 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 
-  for (const kernel of ['avx512', 'avx2', 'portable']) {
-    it(`conv2d / pooling / batch norm against double references (${kernel} GEMM)`, async () => {
-      const r = await run(join(dir, 'conv_test'), ['test'], { AVGK_GEMM_KERNEL: kernel });
+  // The CPU's level (AVX-512: the AVX-512 micro-kernel, im2col fills, pooling and batch-norm loops),
+  // then avx2 (AVX2 micro-kernel, x86-64-v3 loops) and base (portable micro-kernel, baseline loops).
+  for (const level of ['', 'avx2', 'base']) {
+    it(`conv2d / pooling / batch norm against double references (${level ? `AVGK_NATIVE_ISA=${level}` : 'CPU level'})`, async () => {
+      const r = await run(join(dir, 'conv_test'), ['test'], { AVGK_NATIVE_ISA: level }); // '': the CPU's
       expect(r.out).toMatch(/\d+ checks, 0 failures/);
       expect(r.code, r.out.slice(-4000)).toBe(0);
+      const [, isa, gemm] = r.out.match(/^isa (\w+), sgemm kernel (\w+)$/m) ?? [];
+      if (level === 'base') expect([isa, gemm]).toEqual(['base', 'portable']);
+      if (level === 'avx2') {
+        expect(isa).not.toBe('avx512');
+        expect(gemm).toBe(isa === 'avx2' ? 'avx2' : 'portable');
+      }
+      if (level === '') expect(gemm).toBe({ avx512: 'avx512', avx2: 'avx2', base: 'portable' }[isa ?? '']);
     }, 300_000);
   }
 });

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels.h"
+#include "tuning.h"
 #include "vmath.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -16,9 +17,6 @@
 
 
 namespace avgk {
-namespace bn_tuning {
-bool allow_avx512 = true;  // false forces the portable loops (tests)
-}  // namespace bn_tuning
 namespace {
 
 constexpr int64_t kBlock = 1024;
@@ -100,9 +98,9 @@ inline void seg_grad_sums(const float* __restrict x, const float* __restrict gy,
 }
 
 // One channel of the forward pass. stride = c*hw (distance between images).
-AVGK_CLONES
-void bn_fwd_channel(const float* __restrict x, float* __restrict out, int64_t n, int64_t hw, int64_t stride,
-                    float gamma, float beta, float eps, bool training, bool relu, float* mean_io, float* var_io) {
+AVGK_INLINE void bn_fwd_channel_body(const float* __restrict x, float* __restrict out, int64_t n, int64_t hw,
+                                     int64_t stride, float gamma, float beta, float eps, bool training, bool relu,
+                                     float* mean_io, float* var_io) {
   float m, v;
   if (training) {
     const double N = (double)n * (double)hw;
@@ -137,11 +135,14 @@ void bn_fwd_channel(const float* __restrict x, float* __restrict out, int64_t n,
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, bn_fwd_channel,
+                   (const float* __restrict x, float* __restrict out, int64_t n, int64_t hw, int64_t stride,
+                    float gamma, float beta, float eps, bool training, bool relu, float* mean_io, float* var_io),
+                   (x, out, n, hw, stride, gamma, beta, eps, training, relu, mean_io, var_io))
 
-AVGK_CLONES
-void bn_bwd_channel(const float* __restrict x, const float* __restrict gy, const float* __restrict y,
-                    float* __restrict gx, int64_t n, int64_t hw, int64_t stride, float gamma, float m, float v,
-                    float eps, bool training, float* ggamma, float* gbeta) {
+AVGK_INLINE void bn_bwd_channel_body(const float* __restrict x, const float* __restrict gy, const float* __restrict y,
+                                     float* __restrict gx, int64_t n, int64_t hw, int64_t stride, float gamma,
+                                     float m, float v, float eps, bool training, float* ggamma, float* gbeta) {
   double sg = 0.0, sgx = 0.0;
   for (int64_t b = 0; b < n; ++b)
     seg_grad_sums(x + b * stride, gy + b * stride, y ? y + b * stride : nullptr, hw, m, sg, sgx);
@@ -173,15 +174,17 @@ void bn_bwd_channel(const float* __restrict x, const float* __restrict gy, const
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, bn_bwd_channel,
+                   (const float* __restrict x, const float* __restrict gy, const float* __restrict y,
+                    float* __restrict gx, int64_t n, int64_t hw, int64_t stride, float gamma, float m, float v,
+                    float eps, bool training, float* ggamma, float* gbeta),
+                   (x, gy, y, gx, n, hw, stride, gamma, m, v, eps, training, ggamma, gbeta))
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define AVGK_HAVE_AVX512_BN 1
 #define AVGK_AVX512 __attribute__((target("avx512f")))
 
-inline bool bn_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok && bn_tuning::allow_avx512;
-}
+inline bool bn_avx512() { return isa() == Isa::kAvx512 && tuning::bn_avx512; }
 
 #ifndef BNPF
 #define BNPF 1  // (0: without the software prefetch, to measure it)
@@ -405,10 +408,10 @@ void batchnorm_forward(const float* x, const float* gamma, const float* beta, fl
     return;
   }
 #endif
+  const auto fwd = bn_fwd_channel_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < c; ++ch)
-    bn_fwd_channel(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training, relu, mean + ch,
-                   var + ch);
+    fwd(x + ch * hw, out + ch * hw, n, hw, stride, gamma[ch], beta[ch], eps, training, relu, mean + ch, var + ch);
 }
 
 void batchnorm_backward(const float* x, const float* gy, const float* y, const float* gamma, const float* mean,
@@ -430,10 +433,11 @@ void batchnorm_backward(const float* x, const float* gy, const float* y, const f
     return;
   }
 #endif
+  const auto bwd = bn_bwd_channel_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < c; ++ch)
-    bn_bwd_channel(x + ch * hw, gy + ch * hw, y ? y + ch * hw : nullptr, gx + ch * hw, n, hw, stride, gamma[ch],
-                   mean[ch], var[ch], eps, training, ggamma + ch, gbeta + ch);
+    bwd(x + ch * hw, gy + ch * hw, y ? y + ch * hw : nullptr, gx + ch * hw, n, hw, stride, gamma[ch], mean[ch],
+        var[ch], eps, training, ggamma + ch, gbeta + ch);
 }
 
 }  // namespace avgk

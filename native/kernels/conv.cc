@@ -19,7 +19,8 @@
 // rotated by 180 degrees (so it is fused too, and needs no col2im).
 // im2col / col2im: a "flat" path when stride = 1 and OW = W (all 3x3 pad-1 and 1x1 convs): each col
 // row is one contiguous shifted copy / add of the input plane plus border-column fix-ups; AVX-512
-// masked row kernels for stride 2; portable row loops otherwise (target_clones for AVX2/AVX-512).
+// masked row kernels for stride 2; portable row loops otherwise (x86-64-v4 / v3 / baseline versions,
+// AVGK_ARCH_VERSIONS in cpu_features.h).
 // Threading (see make_plan): with >= 2*threads images each thread runs whole chunks (im2col +
 // single-threaded sgemm + col2im) on its own thread_local, cache-sized buffers (chunks sized to
 // ~col_target_bytes of col); otherwise chunks run in sequence with parallel im2col and threaded sgemm.
@@ -39,6 +40,7 @@
 
 #include "kernels.h"
 #include "region_errors.h"
+#include "tuning.h"
 #include "vmath.h"
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "gemm/avx512_transpose.h"
@@ -46,16 +48,6 @@
 
 
 namespace avgk {
-
-// Tuning knobs (not part of kernels.h; the test program declares them extern to experiment).
-namespace conv_tuning {
-int64_t col_target_bytes = 2 << 20;  // im2col chunk size target (per chunk, i.e. per thread)
-int64_t direct_min_hw = 256;         // HW >= this: per-image batched GEMM straight into NCHW
-int64_t wgrad_chunk_mult = 1;        // backward-weight chunk = mult × forward chunk (bigger GEMM k)
-bool allow_avx512 = true;            // false forces the portable im2col / col2im loops
-bool allow_smallk = true;            // tiny-K loops instead of sgemm (K <= 16)
-int force_mode = 0;                  // 0 auto, 1 shared (threads inside sgemm), 2 per-thread chunks
-}  // namespace conv_tuning
 
 namespace {
 
@@ -106,8 +98,8 @@ struct Geo {
 // Flat path: stride 1 and OW == W (e.g. 3x3 pad 1, 1x1 pad 0). Then a col row is the input plane
 // shifted by (i-P)*W + (j-P) as one contiguous range; only the clipped ends and the border columns
 // (ox < lo or ox >= hi) need zeroing.
-AVGK_CLONES
-void im2col_plane_flat(const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr) {
+AVGK_INLINE void im2col_plane_flat_body(const float* __restrict xp, float* __restrict col, int64_t ldc,
+                                        const Geo& gr) {
   const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH;
   const int64_t HW = OH * W, plane = H * W;
   for (int64_t i = 0; i < KH; ++i) {
@@ -133,11 +125,13 @@ void im2col_plane_flat(const float* __restrict xp, float* __restrict col, int64_
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, im2col_plane_flat,
+                   (const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr),
+                   (xp, col, ldc, gr))
 
 // Flat col2im (same condition). Zeroes the border entries of the (scratch) col rows first, so one
 // contiguous shifted add per col row is exact. Overwrites the gx plane.
-AVGK_CLONES
-void col2im_plane_flat(float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
+AVGK_INLINE void col2im_plane_flat_body(float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
   const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH;
   const int64_t plane = H * W;
   for (int64_t t = 0; t < plane; ++t) gp[t] = 0.f;
@@ -164,10 +158,13 @@ void col2im_plane_flat(float* __restrict col, int64_t ldc, float* __restrict gp,
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, col2im_plane_flat,
+                   (float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr),
+                   (col, ldc, gp, gr))
 
 // Row-by-row path for any geometry.
-AVGK_CLONES
-void im2col_plane_rows(const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr) {
+AVGK_INLINE void im2col_plane_rows_body(const float* __restrict xp, float* __restrict col, int64_t ldc,
+                                        const Geo& gr) {
   const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, S = gr.S, P = gr.P, OH = gr.OH, OW = gr.OW;
   for (int64_t i = 0; i < KH; ++i) {
     for (int64_t j = 0; j < KW; ++j) {
@@ -196,9 +193,11 @@ void im2col_plane_rows(const float* __restrict xp, float* __restrict col, int64_
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, im2col_plane_rows,
+                   (const float* __restrict xp, float* __restrict col, int64_t ldc, const Geo& gr),
+                   (xp, col, ldc, gr))
 
-AVGK_CLONES
-void col2im_plane_rows(const float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
+AVGK_INLINE void col2im_plane_rows_body(float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr) {
   const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, S = gr.S, P = gr.P, OH = gr.OH, OW = gr.OW;
   for (int64_t t = 0; t < H * W; ++t) gp[t] = 0.f;
   for (int64_t i = 0; i < KH; ++i) {
@@ -223,6 +222,9 @@ void col2im_plane_rows(const float* __restrict col, int64_t ldc, float* __restri
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, col2im_plane_rows,
+                   (float* __restrict col, int64_t ldc, float* __restrict gp, const Geo& gr),
+                   (col, ldc, gp, gr))
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "simd.h"
@@ -292,7 +294,7 @@ void im2col_plane_avx512(const float* xp, float* col, int64_t ldc, const Geo& gr
 
 // AVX-512 col2im of one plane for stride 2 (scatter to every other column). Overwrites the gx plane.
 AVGK_AVX512
-void col2im_plane_avx512_s2(const float* col, int64_t ldc, float* gp, const Geo& gr) {
+void col2im_plane_avx512_s2(float* col, int64_t ldc, float* gp, const Geo& gr) {
   const int64_t H = gr.H, W = gr.W, KH = gr.KH, KW = gr.KW, P = gr.P, OH = gr.OH, OW = gr.OW;
   std::memset(gp, 0, sizeof(float) * H * W);
   const __m512i dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -329,67 +331,68 @@ void col2im_plane_avx512_s2(const float* col, int64_t ldc, float* gp, const Geo&
   }
 }
 
-inline bool have_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok && conv_tuning::allow_avx512;
-}
+inline bool have_avx512() { return isa() == Isa::kAvx512 && tuning::conv_avx512; }
 #else
 inline bool have_avx512() { return false; }
 #endif
 
 inline bool flat_ok(const Geo& g) { return g.S == 1 && g.OW == g.W; }
 
-void im2col_plane(const float* xp, float* col, int64_t ldc, const Geo& g, bool simd) {
-  if (flat_ok(g)) return im2col_plane_flat(xp, col, ldc, g);
+// The plane loop of im2col / col2im for this geometry and level, picked once per call.
+using Im2colPlane = void (*)(const float* xp, float* col, int64_t ldc, const Geo& g);
+using Col2imPlane = void (*)(float* col, int64_t ldc, float* gp, const Geo& g);
+
+Im2colPlane im2col_plane_for(const Geo& g) {
+  if (flat_ok(g)) return im2col_plane_flat_version();
 #ifdef AVGK_HAVE_AVX512_PATH
-  if (simd && (g.S == 1 || g.S == 2)) return im2col_plane_avx512(xp, col, ldc, g);
+  if (have_avx512() && (g.S == 1 || g.S == 2)) return &im2col_plane_avx512;
 #endif
-  (void)simd;
-  im2col_plane_rows(xp, col, ldc, g);
+  return im2col_plane_rows_version();
 }
 
-void col2im_plane(float* col, int64_t ldc, float* gp, const Geo& g, bool simd) {
-  if (flat_ok(g)) return col2im_plane_flat(col, ldc, gp, g);
+Col2imPlane col2im_plane_for(const Geo& g) {
+  if (flat_ok(g)) return col2im_plane_flat_version();
 #ifdef AVGK_HAVE_AVX512_PATH
-  if (simd && g.S == 2) return col2im_plane_avx512_s2(col, ldc, gp, g);
+  if (have_avx512() && g.S == 2) return &col2im_plane_avx512_s2;
 #endif
-  (void)simd;
-  col2im_plane_rows(col, ldc, gp, g);
+  return col2im_plane_rows_version();
 }
 
 // im2col of nb images (x points at the first) into the wide col buffer; nt threads over planes.
 void im2col_images(const float* x, int64_t nb, float* col, int64_t ldc, const Geo& g, int nt) {
   const int64_t planes = nb * g.C;
-  const bool simd = have_avx512();
+  const Im2colPlane plane = im2col_plane_for(g);
   if (nt > 1 && g.K * nb * g.HW < ((int64_t)1 << 15)) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < planes; ++t) {
     const int64_t b = t / g.C, c = t % g.C;
-    im2col_plane(x + t * g.H * g.W, col + c * g.KH * g.KW * ldc + b * g.HW, ldc, g, simd);
+    plane(x + t * g.H * g.W, col + c * g.KH * g.KW * ldc + b * g.HW, ldc, g);
   }
 }
 
 // col2im of nb images into gx (overwritten). col is scratch and may be modified.
 void col2im_images(float* col, int64_t ldc, int64_t nb, float* gx, const Geo& g, int nt) {
   const int64_t planes = nb * g.C;
-  const bool simd = have_avx512();
+  const Col2imPlane plane = col2im_plane_for(g);
   if (nt > 1 && g.K * nb * g.HW < ((int64_t)1 << 15)) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < planes; ++t) {
     const int64_t b = t / g.C, c = t % g.C;
-    col2im_plane(col + c * g.KH * g.KW * ldc + b * g.HW, ldc, gx + t * g.H * g.W, g, simd);
+    plane(col + c * g.KH * g.KW * ldc + b * g.HW, ldc, gx + t * g.H * g.W, g);
   }
 }
 
-AVGK_CLONES
-void copy_row_bias(const float* __restrict s, float* __restrict d, int64_t n, float bias) {
+AVGK_INLINE void copy_row_bias_body(const float* __restrict s, float* __restrict d, int64_t n, float bias) {
   for (int64_t q = 0; q < n; ++q) d[q] = s[q] + bias;
 }
+AVGK_ARCH_VERSIONS(void, copy_row_bias,
+                   (const float* __restrict s, float* __restrict d, int64_t n, float bias),
+                   (s, d, n, bias))
 
-AVGK_CLONES
-void add_bias_row(float* __restrict d, int64_t n, float bias) {
+AVGK_INLINE void add_bias_row_body(float* __restrict d, int64_t n, float bias) {
   for (int64_t q = 0; q < n; ++q) d[q] += bias;
 }
+AVGK_ARCH_VERSIONS(void, add_bias_row, (float* __restrict d, int64_t n, float bias), (d, n, bias))
 
 // [nb][R][HW] (NCHW chunk) -> [R][nb*HW] (wide).
 void nchw_to_wide(const float* src, int64_t nb, int64_t R, int64_t HW, float* dst, int nt) {
@@ -406,11 +409,12 @@ void nchw_to_wide(const float* src, int64_t nb, int64_t R, int64_t HW, float* ds
 void wide_to_nchw(const float* src, int64_t nb, int64_t R, int64_t HW, const float* bias, float* dst, int nt) {
   const int64_t ldc = nb * HW;
   if (nb * R * HW < ((int64_t)1 << 15)) nt = 1;
+  const auto copy_bias = copy_row_bias_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < nb * R; ++t) {
     const int64_t b = t / R, r = t % R;
     if (bias)
-      copy_row_bias(src + r * ldc + b * HW, dst + t * HW, HW, bias[r]);
+      copy_bias(src + r * ldc + b * HW, dst + t * HW, HW, bias[r]);
     else
       std::memcpy(dst + t * HW, src + r * ldc + b * HW, sizeof(float) * HW);
   }
@@ -418,8 +422,9 @@ void wide_to_nchw(const float* src, int64_t nb, int64_t R, int64_t HW, const flo
 
 void add_bias_nchw(float* out, int64_t nb, int64_t O, int64_t HW, const float* bias, int nt) {
   if (nb * O * HW < ((int64_t)1 << 15)) nt = 1;
+  const auto add_bias = add_bias_row_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t t = 0; t < nb * O; ++t) add_bias_row(out + t * HW, HW, bias[t % O]);
+  for (int64_t t = 0; t < nb * O; ++t) add_bias(out + t * HW, HW, bias[t % O]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -591,9 +596,9 @@ constexpr int64_t kSmallK = 16;
 
 // C_b[O][HW] = W[O][K] * col[K][b*HW ...] (+ bias) for the nb images of a chunk, written to NCHW.
 // 16 outputs at a time stay in registers across the K taps.
-AVGK_CLONES
-void smallk_forward(const float* __restrict w, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
-                    int64_t K, int64_t HW, const float* __restrict bias, float* __restrict out) {
+AVGK_INLINE void smallk_forward_body(const float* __restrict w, const float* __restrict col, int64_t ldc, int64_t nb,
+                                     int64_t O, int64_t K, int64_t HW, const float* __restrict bias,
+                                     float* __restrict out) {
   for (int64_t b = 0; b < nb; ++b)
     for (int64_t o = 0; o < O; ++o) {
       float* __restrict c = out + (b * O + o) * HW;
@@ -618,12 +623,15 @@ void smallk_forward(const float* __restrict w, const float* __restrict col, int6
       }
     }
 }
+AVGK_ARCH_VERSIONS(void, smallk_forward,
+                   (const float* __restrict w, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
+                    int64_t K, int64_t HW, const float* __restrict bias, float* __restrict out),
+                   (w, col, ldc, nb, O, K, HW, bias, out))
 
 // C[O][K] = beta*C + sum over the chunk of gy_b[O][HW] * col_b[K][HW]^T  (beta 0 or 1).
 // Per image and output channel the gy row (L1) is dotted with the K col rows (L1/L2).
-AVGK_CLONES
-void smallk_wgrad(const float* __restrict gy, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
-                  int64_t K, int64_t HW, float* __restrict C, float beta) {
+AVGK_INLINE void smallk_wgrad_body(const float* __restrict gy, const float* __restrict col, int64_t ldc, int64_t nb,
+                                   int64_t O, int64_t K, int64_t HW, float* __restrict C, float beta) {
   double tot[kSmallK];
   for (int64_t o = 0; o < O; ++o) {
     for (int64_t r = 0; r < K; ++r) tot[r] = 0.0;
@@ -645,6 +653,10 @@ void smallk_wgrad(const float* __restrict gy, const float* __restrict col, int64
       C[o * K + r] = (float)(beta == 0.f ? tot[r] : (double)C[o * K + r] + tot[r]);
   }
 }
+AVGK_ARCH_VERSIONS(void, smallk_wgrad,
+                   (const float* __restrict gy, const float* __restrict col, int64_t ldc, int64_t nb, int64_t O,
+                    int64_t K, int64_t HW, float* __restrict C, float beta),
+                   (gy, col, ldc, nb, O, K, HW, C, beta))
 
 #ifdef AVGK_HAVE_AVX512_PATH
 AVGK_AVX512
@@ -742,12 +754,12 @@ constexpr int64_t HW_ALIGN = 64;
 Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult) {
   Plan p;
   p.nt = std::max(1, get_num_threads());
-  p.wide = g.HW < conv_tuning::direct_min_hw;
-  const int fm = conv_tuning::force_mode;
+  p.wide = g.HW < tuning::conv_direct_min_hw;
+  const int fm = tuning::conv_mode;
   p.per_thread = p.nt > 1 && (fm == 2 || (fm == 0 && N >= 2 * p.nt));
   if (fm == 1) p.per_thread = false;
   const int64_t per = std::max<int64_t>(1, floats_per_image * (int64_t)sizeof(float));
-  int64_t nb = std::max<int64_t>(1, conv_tuning::col_target_bytes * std::max<int64_t>(1, mult) / per);
+  int64_t nb = std::max<int64_t>(1, tuning::conv_col_target_bytes * std::max<int64_t>(1, mult) / per);
   if (p.per_thread) nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
   nb = std::min(nb, std::max<int64_t>(N, 1));
   // Wide GEMMs have n = nb*HW: keep it a multiple of 64 (the AVX-512 micro-tile width) when HW is
@@ -788,7 +800,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
     return;
   }
   const Plan p = make_plan(g, N, K * HW, 1);
-  const bool smallk = K <= kSmallK && conv_tuning::allow_smallk;
+  const bool smallk = K <= kSmallK && tuning::conv_smallk;
   // W (O x K) packed once for every chunk's GEMM.
   PackedA pw;
   if (!smallk) pw = pack_a(O, K, w, K, 1, t_wpack.get((size_t)packed_a_floats(O, K)));
@@ -896,10 +908,10 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   }
   // gw[O][K] = sum_b gy_b[O][HW] * col_b[K][HW]^T, with the images of a chunk concatenated along the
   // GEMM k dimension (wide layout): long inner products, few sgemm calls.
-  Plan p = make_plan(g, N, (K + O) * HW, conv_tuning::wgrad_chunk_mult);
+  Plan p = make_plan(g, N, (K + O) * HW, tuning::conv_wgrad_chunk_mult);
   const bool pw = g.pointwise();
   // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
-  const bool fused = !(K <= kSmallK && conv_tuning::allow_smallk) && !pw && fill_ok(g);
+  const bool fused = !(K <= kSmallK && tuning::conv_smallk) && !pw && fill_ok(g);
   (void)fused;
   auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
     const float* xb = x + b0 * CHW;
@@ -924,7 +936,7 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
       im2col_images(xb, nb, col, ldc, g, nt);
       B = col;
     }
-    if (K <= kSmallK && conv_tuning::allow_smallk) {  // gy read in place, no wide copy
+    if (K <= kSmallK && tuning::conv_smallk) {  // gy read in place, no wide copy
       smallk_wgrad_any(gyb, B, B == xb ? HW : ldc, nb, O, K, HW, C, beta);
       return;
     }

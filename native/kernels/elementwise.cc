@@ -9,33 +9,6 @@
 
 namespace avgk {
 
-Isa detect_isa() {
-  Isa best = Isa::kBase;
-#if AVGK_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
-  if (best == Isa::kAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
-    best = Isa::kAvx512;
-  }
-#endif
-  if (const char* env = std::getenv("AVGK_NATIVE_ISA")) {  // may only lower the level
-    Isa want = best;
-    if (std::strcmp(env, "base") == 0) want = Isa::kBase;
-    if (std::strcmp(env, "avx2") == 0) want = Isa::kAvx2;
-    if (static_cast<int>(want) < static_cast<int>(best)) best = want;
-  }
-  return best;
-}
-
-const char* isa_name() {
-  switch (isa()) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    default: return "base";
-  }
-}
-
 namespace {
 
 // x and out may be the same array (exact in-place), so no __restrict here.

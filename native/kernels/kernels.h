@@ -68,7 +68,9 @@ void adam_step(float* param, const float* grad, float* m, float* v, int64_t n, f
 void adam_step_d(float* param, const float* grad, float* m, float* v, int64_t n, double lr, double beta1, double beta2,
                  double eps, double wd, int64_t step, bool decoupled);
 
-// memory.cc: keep freed large blocks in the heap (see the file); returns whether it applied.
+// memory.cc: keep freed large blocks in the heap (see the file), process-wide; the first call applies
+// it, later calls return the same result. Returns whether it applied (false with
+// AVGK_MALLOC_TUNING=0 or without glibc).
 bool tune_allocator();
 
 }  // namespace avgk

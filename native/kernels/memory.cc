@@ -1,12 +1,10 @@
-// Allocator tuning for the whole process (glibc only).
+// Allocator tuning for the whole process (glibc only), applied only when the program asks for it
+// (the addon's tuneAllocator(): the CLI and the benchmarks), never on load.
 //
 // Tensors are typed arrays whose memory Node gets from calloc. glibc serves large blocks with
 // fresh mmap()s and returns them with munmap(), so every new activation or gradient buffer pays
-// first-touch page faults again (measured here: ~2.4 ms per MB in a fresh 12.8 MB buffer against
-// ~0.02 ms per MB when the memory is reused). Raising the mmap threshold and the trim threshold
-// keeps freed blocks in the heap for reuse; the training step of the reference CNN ran ~1.5x
-// faster with it, and ResNet-18 at batch 128 ~1.2x (its 33.5 MB activations exceed the threshold's
-// cap, so mmap is switched off for them). AVGK_MALLOC_TUNING=0 turns it off.
+// first-touch page faults again. Raising the mmap threshold and the trim threshold keeps freed
+// blocks in the heap for reuse. AVGK_MALLOC_TUNING=0 turns it off.
 #include "kernels.h"
 
 #include <cstdlib>
@@ -17,7 +15,9 @@
 
 namespace avgk {
 
-bool tune_allocator() {
+namespace {
+
+bool apply_allocator_tuning() {
   const char* env = std::getenv("AVGK_MALLOC_TUNING");
   if (env != nullptr && std::strcmp(env, "0") == 0) return false;
 #if defined(__GLIBC__)
@@ -32,6 +32,13 @@ bool tune_allocator() {
 #else
   return false;
 #endif
+}
+
+}  // namespace
+
+bool tune_allocator() {
+  static const bool applied = apply_allocator_tuning();  // once per process
+  return applied;
 }
 
 }  // namespace avgk

@@ -15,13 +15,11 @@
 #endif
 
 #include "kernels.h"
+#include "tuning.h"
 #include "vmath.h"
 
 
 namespace avgk {
-namespace pool_tuning {
-bool allow_avx512 = true;  // false forces the portable loops (tests)
-}  // namespace pool_tuning
 namespace {
 
 inline int nthreads_for(int64_t work) {
@@ -34,9 +32,8 @@ inline int nthreads_for(int64_t work) {
 inline bool takes(float v, float best) { return !(v <= best) && best == best; }
 
 // k=2, s=2, p=0 fast path for one plane. Window order (0,0),(0,1),(1,0),(1,1).
-AVGK_CLONES
-void max2x2_plane(const float* __restrict x, float* __restrict out, int32_t* __restrict am, int64_t W,
-                  int64_t OH, int64_t OW) {
+AVGK_INLINE void max2x2_plane_body(const float* __restrict x, float* __restrict out, int32_t* __restrict am,
+                                   int64_t W, int64_t OH, int64_t OW) {
   for (int64_t oy = 0; oy < OH; ++oy) {
     const float* __restrict r0 = x + (2 * oy) * W;
     const float* __restrict r1 = r0 + W;
@@ -64,6 +61,10 @@ void max2x2_plane(const float* __restrict x, float* __restrict out, int32_t* __r
     }
   }
 }
+AVGK_ARCH_VERSIONS(void, max2x2_plane,
+                   (const float* __restrict x, float* __restrict out, int32_t* __restrict am, int64_t W, int64_t OH,
+                    int64_t OW),
+                   (x, out, am, W, OH, OW))
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define AVGK_HAVE_AVX512_POOL 1
@@ -114,10 +115,7 @@ void max2x2_plane_avx512(const float* x, float* out, int32_t* am, int64_t W, int
     }
   }
 }
-inline bool pool_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok;
-}
+inline bool pool_avx512() { return isa() == Isa::kAvx512 && tuning::pool_avx512; }
 #endif
 
 void max_generic_plane(const float* __restrict x, float* __restrict out, int32_t* __restrict am, const PoolGeom& g) {
@@ -144,8 +142,8 @@ void max_generic_plane(const float* __restrict x, float* __restrict out, int32_t
   }
 }
 
-AVGK_CLONES
-void avg2x2_plane(const float* __restrict x, float* __restrict out, int64_t W, int64_t OH, int64_t OW) {
+AVGK_INLINE void avg2x2_plane_body(const float* __restrict x, float* __restrict out, int64_t W, int64_t OH,
+                                   int64_t OW) {
   for (int64_t oy = 0; oy < OH; ++oy) {
     const float* __restrict r0 = x + (2 * oy) * W;
     const float* __restrict r1 = r0 + W;
@@ -154,9 +152,11 @@ void avg2x2_plane(const float* __restrict x, float* __restrict out, int64_t W, i
       o[ox] = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) * 0.25f;
   }
 }
+AVGK_ARCH_VERSIONS(void, avg2x2_plane,
+                   (const float* __restrict x, float* __restrict out, int64_t W, int64_t OH, int64_t OW),
+                   (x, out, W, OH, OW))
 
-AVGK_CLONES
-float plane_sum(const float* __restrict x, int64_t n) {
+AVGK_INLINE float plane_sum_body(const float* __restrict x, int64_t n) {
   // 16 independent partial sums (vectorisable without -ffast-math)
   float acc[16] = {0};
   int64_t i = 0;
@@ -168,6 +168,7 @@ float plane_sum(const float* __restrict x, int64_t n) {
   for (int l = 0; l < 16; ++l) t += acc[l];
   return t + s;
 }
+AVGK_ARCH_VERSIONS(float, plane_sum, (const float* __restrict x, int64_t n), (x, n))
 
 void avg_generic_plane(const float* __restrict x, float* __restrict out, const PoolGeom& g) {
   const int64_t H = g.h, W = g.w, K = g.k, S = g.stride, P = g.pad;
@@ -186,10 +187,10 @@ void avg_generic_plane(const float* __restrict x, float* __restrict out, const P
   }
 }
 
-AVGK_CLONES
-void fill_plane(float* __restrict d, int64_t n, float v) {
+AVGK_INLINE void fill_plane_body(float* __restrict d, int64_t n, float v) {
   for (int64_t i = 0; i < n; ++i) d[i] = v;
 }
+AVGK_ARCH_VERSIONS(void, fill_plane, (float* __restrict d, int64_t n, float v), (d, n, v))
 
 }  // namespace
 
@@ -199,10 +200,11 @@ void maxpool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGe
   const bool fast = g.k == 2 && g.stride == 2 && g.pad == 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
   const int nt = nthreads_for(planes * HWi);
 #ifdef AVGK_HAVE_AVX512_POOL
-  const bool v512 = fast && pool_avx512() && pool_tuning::allow_avx512;
+  const bool v512 = fast && pool_avx512();
 #else
   const bool v512 = false;
 #endif
+  const auto max2x2 = max2x2_plane_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < planes; ++t) {
 #ifdef AVGK_HAVE_AVX512_POOL
@@ -212,7 +214,7 @@ void maxpool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGe
     }
 #endif
     if (fast)
-      max2x2_plane(x + t * HWi, out + t * HWo, argmax + t * HWo, g.w, g.oh, g.ow);
+      max2x2(x + t * HWi, out + t * HWo, argmax + t * HWo, g.w, g.oh, g.ow);
     else
       max_generic_plane(x + t * HWi, out + t * HWo, argmax + t * HWo, g);
   }
@@ -242,12 +244,14 @@ void avgpool2d_forward(const float* x, float* out, const PoolGeom& g) {
   const bool global = g.pad == 0 && g.k == g.h && g.k == g.w && g.oh == 1 && g.ow == 1;
   const float inv = 1.f / (float)(g.k * g.k);
   const int nt = nthreads_for(planes * HWi);
+  const auto sum = plane_sum_version();
+  const auto avg2x2 = avg2x2_plane_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < planes; ++t) {
     if (global)
-      out[t] = plane_sum(x + t * HWi, HWi) * inv;
+      out[t] = sum(x + t * HWi, HWi) * inv;
     else if (fast)
-      avg2x2_plane(x + t * HWi, out + t * HWo, g.w, g.oh, g.ow);
+      avg2x2(x + t * HWi, out + t * HWo, g.w, g.oh, g.ow);
     else
       avg_generic_plane(x + t * HWi, out + t * HWo, g);
   }
@@ -260,12 +264,13 @@ void avgpool2d_backward(const float* gy, float* gx, const PoolGeom& g) {
   const bool global = g.pad == 0 && g.k == g.h && g.k == g.w && g.oh == 1 && g.ow == 1;
   const float inv = 1.f / (float)(K * K);
   const int nt = nthreads_for(planes * HWi);
+  const auto fill = fill_plane_version();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < planes; ++t) {
     float* __restrict d = gx + t * HWi;
     const float* __restrict s = gy + t * HWo;
     if (global) {
-      fill_plane(d, HWi, s[0] * inv);
+      fill(d, HWi, s[0] * inv);
       continue;
     }
     std::memset(d, 0, sizeof(float) * HWi);

@@ -2,7 +2,8 @@
 // by the elementwise / reduce / softmax / loss / select / optim kernels.
 //
 // The math functions are branch-free scalar code (bit casts, selects, polynomials) that GCC
-// auto-vectorises when they are inlined into a loop compiled for AVX2 / AVX-512 (see AVGK_MULTIVERSION).
+// auto-vectorises when they are inlined into a loop compiled for AVX2 / AVX-512 (AVGK_MULTIVERSION,
+// cpu_features.h).
 // Accuracy: exp and log within ~2 ulp (Cephes polynomials), so ~2e-7 relative.
 #pragma once
 #include <omp.h>
@@ -13,55 +14,8 @@
 #include <limits>
 #include <vector>
 
+#include "cpu_features.h"
 #include "gemm/gemm.h"
-
-// Per-function runtime dispatch without -march=native: each hot loop is written once as an
-// always-inline "_body" function and compiled three times by AVGK_MULTIVERSION, for AVX-512
-// (F/BW/DQ/VL + FMA, 512-bit vectors), AVX2 + FMA, and baseline x86-64; the best version is picked
-// at run time from __builtin_cpu_supports. AVGK_NATIVE_ISA=avx2|base forces a lower level (tests).
-#if defined(__GNUC__) && defined(__x86_64__)
-#define AVGK_X86 1
-#define AVGK_T512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,popcnt,prefer-vector-width=512")))
-#define AVGK_T256 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
-#else
-#define AVGK_X86 0
-#endif
-#define AVGK_INLINE inline __attribute__((always_inline))
-#define AVGK_LAMBDA __attribute__((always_inline))
-// Whole-function clones for x86-64-v4 (AVX-512) / v3 (AVX2) / baseline, picked by the loader
-// (conv / pool / batch-norm loops that GCC vectorises well on its own).
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define AVGK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define AVGK_CLONES
-#endif
-
-namespace avgk {
-enum class Isa : int { kBase = 0, kAvx2 = 1, kAvx512 = 2 };
-Isa detect_isa();  // in elementwise.cc
-inline Isa isa() {
-  static const Isa v = detect_isa();
-  return v;
-}
-const char* isa_name();
-}  // namespace avgk
-
-#if AVGK_X86
-#define AVGK_MULTIVERSION(RET, NAME, PARAMS, ARGS)                   \
-  AVGK_T512 RET NAME##_avx512 PARAMS { return NAME##_body ARGS; }    \
-  AVGK_T256 RET NAME##_avx2 PARAMS { return NAME##_body ARGS; }      \
-  RET NAME##_base PARAMS { return NAME##_body ARGS; }                \
-  RET NAME PARAMS {                                                  \
-    switch (::avgk::isa()) {                                         \
-      case ::avgk::Isa::kAvx512: return NAME##_avx512 ARGS;          \
-      case ::avgk::Isa::kAvx2: return NAME##_avx2 ARGS;              \
-      default: return NAME##_base ARGS;                              \
-    }                                                                \
-  }
-#else
-#define AVGK_MULTIVERSION(RET, NAME, PARAMS, ARGS) \
-  RET NAME PARAMS { return NAME##_body ARGS; }
-#endif
 
 namespace avgk {
 namespace vm {

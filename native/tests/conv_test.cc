@@ -2,7 +2,8 @@
 //
 // Build:
 //   g++ -O3 -std=c++17 -fopenmp -Inative/kernels native/tests/conv_test.cc native/kernels/conv.cc
-//       native/kernels/pool.cc native/kernels/batchnorm.cc native/kernels/gemm/*.cc -o /tmp/conv_test
+//       native/kernels/pool.cc native/kernels/batchnorm.cc native/kernels/cpu_features.cc
+//       native/kernels/gemm/*.cc -o /tmp/conv_test
 // Run:
 //   /tmp/conv_test            correctness tests, then the benchmark (batch 128)
 //   /tmp/conv_test test       correctness only
@@ -21,24 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "kernels.h"
-
-namespace avgk {
-namespace conv_tuning {
-extern int64_t col_target_bytes;
-extern int64_t direct_min_hw;
-extern int64_t wgrad_chunk_mult;
-extern bool allow_avx512;
-extern int force_mode;
-extern bool allow_smallk;
-}  // namespace conv_tuning
-namespace pool_tuning {
-extern bool allow_avx512;
-}  // namespace pool_tuning
-namespace bn_tuning {
-extern bool allow_avx512;
-}  // namespace bn_tuning
-}  // namespace avgk
+#include "tuning.h"
+#include "tuning_env.h"
 
 using namespace avgk;
 
@@ -140,8 +127,8 @@ static void test_conv(const ConvGeom& g, double tol, const char* tag = "") {
   bool use_bias = (rng() & 1) != 0;
   ref_conv_fwd(x, w, use_bias ? bias.data() : nullptr, rout, g);
   ref_conv_bwd(x, w, gy, rgx, rgw, g);
-  const int64_t saved_tb = conv_tuning::col_target_bytes, saved_dm = conv_tuning::direct_min_hw,
-                saved_mu = conv_tuning::wgrad_chunk_mult;
+  const int64_t saved_tb = tuning::conv_col_target_bytes, saved_dm = tuning::conv_direct_min_hw,
+                saved_mu = tuning::conv_wgrad_chunk_mult;
   // Exercise every code path: chunk sizes 1 / several / all, per-image vs wide GEMMs.
   const int64_t targets[] = {1, 3 * 4 * g.c * g.kh * g.kw * g.oh * g.ow / 2 + 1, (int64_t)1 << 30};
   const int64_t dmins[] = {0, (int64_t)1 << 40};
@@ -149,15 +136,15 @@ static void test_conv(const ConvGeom& g, double tol, const char* tag = "") {
   for (int64_t tb : targets)
     for (int64_t dm : dmins)
       for (int64_t mu : mults) {
-        conv_tuning::allow_avx512 = (tb + dm + mu) % 2 == 0;  // alternate SIMD / portable loops
-        conv_tuning::force_mode = 1 + (int)((tb + mu + dm / 7) % 2);  // shared / per-thread decomposition
-        conv_tuning::allow_smallk = tb != 1;
-        conv_tuning::col_target_bytes = tb;
-        conv_tuning::direct_min_hw = dm;
-        conv_tuning::wgrad_chunk_mult = mu;
+        tuning::conv_avx512 = (tb + dm + mu) % 2 == 0;  // alternate SIMD / portable loops
+        tuning::conv_mode = 1 + (int)((tb + mu + dm / 7) % 2);  // shared / per-thread decomposition
+        tuning::conv_smallk = tb != 1;
+        tuning::conv_col_target_bytes = tb;
+        tuning::conv_direct_min_hw = dm;
+        tuning::conv_wgrad_chunk_mult = mu;
         std::string ctx = std::string(tag) + conv_str(g) + " tb" + std::to_string(tb) + " dm" + std::to_string(dm) +
-                          " m" + std::to_string(mu) + " fm" + std::to_string(conv_tuning::force_mode) +
-                          (conv_tuning::allow_avx512 ? " simd" : " scalar");
+                          " m" + std::to_string(mu) + " fm" + std::to_string(tuning::conv_mode) +
+                          (tuning::conv_avx512 ? " simd" : " scalar");
         std::vector<float> out(rout.size(), NAN), gx(rgx.size(), NAN), gw(rgw.size(), NAN);
         conv2d_forward(x.data(), w.data(), use_bias ? bias.data() : nullptr, out.data(), g);
         conv2d_backward_input(gy.data(), w.data(), gx.data(), g);
@@ -168,12 +155,12 @@ static void test_conv(const ConvGeom& g, double tol, const char* tag = "") {
         check(e2 <= tol, "conv bwd input", ctx, e2);
         check(e3 <= tol, "conv bwd weight", ctx, e3);
       }
-  conv_tuning::allow_avx512 = true;
-  conv_tuning::force_mode = 0;
-  conv_tuning::allow_smallk = true;
-  conv_tuning::col_target_bytes = saved_tb;
-  conv_tuning::direct_min_hw = saved_dm;
-  conv_tuning::wgrad_chunk_mult = saved_mu;
+  tuning::conv_avx512 = true;
+  tuning::conv_mode = 0;
+  tuning::conv_smallk = true;
+  tuning::conv_col_target_bytes = saved_tb;
+  tuning::conv_direct_min_hw = saved_dm;
+  tuning::conv_wgrad_chunk_mult = saved_mu;
 }
 
 // Finite-difference check of the reference conv gradients (validates the references themselves).
@@ -262,7 +249,7 @@ static void test_pool(const PoolGeom& g, int mode) {
   std::vector<int32_t> ram, am(nout, -7);
   ref_maxpool(x, rout, ram, g);
   for (bool simd : {false, true}) {
-    pool_tuning::allow_avx512 = simd;
+    tuning::pool_avx512 = simd;
     std::fill(out.begin(), out.end(), 7.f);
     std::fill(am.begin(), am.end(), -7);
     maxpool2d_forward(x.data(), out.data(), am.data(), g);
@@ -496,7 +483,7 @@ static void run_tests() {
   // batch norm (SIMD and portable paths)
   for (bool simd : {true, false})
   for (bool tr : {true, false}) {
-    bn_tuning::allow_avx512 = simd;
+    tuning::bn_avx512 = simd;
     test_bn(1, 1, 1, 0, tr);
     test_bn(2, 3, 5, 0, tr);
     test_bn(3, 2, 7, 0.5f, tr);
@@ -508,7 +495,7 @@ static void run_tests() {
     test_bn(8, 16, 100, 100.f, tr);   // large mean: cancellation test
     test_bn(2, 3, 4, 1000.f, tr);
   }
-  bn_tuning::allow_avx512 = true;
+  tuning::bn_avx512 = true;
   std::printf("batchnorm: train + eval, incl. finite-difference checks\n");
 }
 
@@ -624,6 +611,8 @@ static void run_bench(int64_t n, int reps, const std::string& net) {
 }
 
 int main(int argc, char** argv) {
+  avgk_test::apply_tuning_env();  // AVGK_GEMM_KERNEL=... runs everything on that SGEMM micro-kernel
+  std::printf("isa %s, sgemm kernel %s\n", isa_name(), gemm_kernel_name());
   std::string mode = argc > 1 ? argv[1] : "all";
   if (mode == "all" || mode == "test") {
     run_tests();
@@ -633,11 +622,11 @@ int main(int argc, char** argv) {
     int64_t n = argc > 2 ? std::atoll(argv[2]) : 128;
     int reps = argc > 3 ? std::atoi(argv[3]) : 5;
     std::string net = argc > 4 ? argv[4] : "cnn";
-    if (const char* e = std::getenv("AVGK_COL_TARGET")) conv_tuning::col_target_bytes = std::atoll(e);
-    if (const char* e = std::getenv("AVGK_DIRECT_MIN_HW")) conv_tuning::direct_min_hw = std::atoll(e);
-    if (const char* e = std::getenv("AVGK_WGRAD_MULT")) conv_tuning::wgrad_chunk_mult = std::atoll(e);
-    if (std::getenv("AVGK_NO_AVX512")) conv_tuning::allow_avx512 = false;
-    if (const char* e = std::getenv("AVGK_CONV_MODE")) conv_tuning::force_mode = std::atoi(e);
+    if (const char* e = std::getenv("AVGK_COL_TARGET")) tuning::conv_col_target_bytes = std::atoll(e);
+    if (const char* e = std::getenv("AVGK_DIRECT_MIN_HW")) tuning::conv_direct_min_hw = std::atoll(e);
+    if (const char* e = std::getenv("AVGK_WGRAD_MULT")) tuning::conv_wgrad_chunk_mult = std::atoll(e);
+    if (std::getenv("AVGK_NO_AVX512")) tuning::conv_avx512 = false;
+    if (const char* e = std::getenv("AVGK_CONV_MODE")) tuning::conv_mode = std::atoi(e);
     g_cputime = std::getenv("AVGK_BENCH_CPUTIME") != nullptr;
     const char* th = std::getenv("AVGK_BENCH_THREADS");  // e.g. "1" or "2"; default both
     g_bench_threads = th ? std::atoi(th) : 0;

@@ -1,6 +1,8 @@
 // SGEMM benchmark (median of repeats), same size convention as /work/shared/peers/numpy_gemm.py.
-//   g++ -O3 -fopenmp -std=c++17 -ffp-contract=fast -Inative/kernels native/tests/gemm_bench.cc native/kernels/gemm/*.cc -o /tmp/gemm_bench
+//   g++ -O3 -fopenmp -std=c++17 -ffp-contract=fast -Inative/kernels native/tests/gemm_bench.cc native/kernels/gemm/*.cc
+//       native/kernels/cpu_features.cc -o /tmp/gemm_bench   (add -DAVGK_GEMM_TUNING for AVGK_GEMM_TUNE)
 //   /tmp/gemm_bench 256,512,1024,2048,128x4096x10 [threads]
+// The kernel knobs' environment variables (AVGK_GEMM_KERNEL, ...): tuning_env.h.
 // Spec: N (square) or MxKxN, optional suffix :nn :tn :nt :tt (A / B stored transposed), *B for batch B.
 #include <algorithm>
 #include <chrono>
@@ -14,8 +16,10 @@
 #include <vector>
 
 #include "gemm/gemm.h"
+#include "tuning_env.h"
 
 int main(int argc, char** argv) {
+  avgk_test::apply_tuning_env();
   std::string specs = argc > 1 ? argv[1] : "256,512,1024,2048";
   int threads = argc > 2 ? std::atoi(argv[2]) : 0;
   if (threads > 0) avgk::set_num_threads(threads);

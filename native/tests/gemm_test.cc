@@ -1,9 +1,10 @@
 // Standalone correctness test for avgk::sgemm.
-//   g++ -O3 -fopenmp -std=c++17 -I native/kernels native/tests/gemm_test.cc native/kernels/gemm/*.cc -o /tmp/gemm_test
+//   g++ -O3 -fopenmp -std=c++17 -I native/kernels native/tests/gemm_test.cc native/kernels/gemm/*.cc
+//       native/kernels/cpu_features.cc -o /tmp/gemm_test
 //   /tmp/gemm_test            (runs itself once per kernel: avx512, avx2, portable; for avx512 also
 //                              once per small-problem plan, AVGK_GEMM_SMALL_PATH=n|t|g2|g4|g8, and
 //                              once without the small-problem path, AVGK_GEMM_SMALL=0)
-//   AVGK_GEMM_KERNEL=avx2 /tmp/gemm_test   (one kernel)
+//   AVGK_GEMM_KERNEL=avx2 /tmp/gemm_test   (one kernel; the variables: tuning_env.h)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "gemm/gemm.h"
+#include "tuning_env.h"
 
 static std::mt19937_64 rng(12345);
 static float urand() { return std::uniform_real_distribution<float>(-1.f, 1.f)(rng); }
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
     std::printf(rc ? "SOME FAILED\n" : "ALL PASSED\n");
     return rc ? 1 : 0;
   }
+  avgk_test::apply_tuning_env();
   const char* path = std::getenv("AVGK_GEMM_SMALL_PATH");
   const char* small = std::getenv("AVGK_GEMM_SMALL");
   std::printf("kernel: %s%s%s%s (threads default %d)\n", avgk::gemm_kernel_name(), path ? ", small path " : "",

@@ -9,7 +9,7 @@
 import type { Backend } from './types.js';
 import { jsBackend } from './js/index.js';
 import { loadAddon } from './native/addon.js';
-import { createNativeBackend } from './native/index.js';
+import { createNativeBackend, tuneNativeAllocator } from './native/index.js';
 
 export type BackendName = 'js' | 'native';
 export * from './types.js';
@@ -81,4 +81,17 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return backend().getNumThreads();
+}
+
+/**
+ * Opt-in, process-wide tuning of the C allocator for the native backend (glibc keeps freed large
+ * blocks in the heap instead of returning them to the OS, so new tensors skip first-touch page
+ * faults). Importing the library never does this; programs that own the process (the CLI, the
+ * benchmarks) call it once at start-up. Idempotent. Returns whether it applied: false on the js
+ * backend, with AVGK_MALLOC_TUNING=0, or without glibc.
+ */
+export function tuneAllocator(): boolean {
+  if (backend().name !== 'native') return false;
+  const { addon } = loadAddon();
+  return addon ? tuneNativeAllocator(addon) : false;
 }

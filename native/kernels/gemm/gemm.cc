@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "../tuning.h"
 #include "blocking.h"
 #include "gemm_internal.h"
 
@@ -54,37 +55,23 @@ void pack_generic(int W, int64_t nx, int64_t kc, const float* src, int64_t sx, i
 
 namespace {
 
-KernelInfo select_kernel() {
+// The micro-kernel for `want` (kAuto: the best isa() allows; each get_kernel_* declines a level above
+// isa()), with or without the small-problem path.
+KernelInfo select_kernel(tuning::GemmKernel want, bool small) {
+  using tuning::GemmKernel;
   KernelInfo k{};
-  const char* env = std::getenv("AVGK_GEMM_KERNEL");
-  std::string want = env ? env : "";
-  if (want == "portable") {
-    get_kernel_portable(&k);
-    return k;
-  }
-  if (want == "avx2") {
-    if (get_kernel_avx2(&k)) return k;
-    get_kernel_portable(&k);
-    return k;
-  }
-  if (get_kernel_avx512(&k)) return k;
-  if (get_kernel_avx2(&k)) return k;
-  get_kernel_portable(&k);
+  const bool found = (want != GemmKernel::kPortable && want != GemmKernel::kAvx2 && get_kernel_avx512(&k)) ||
+                     (want != GemmKernel::kPortable && get_kernel_avx2(&k));
+  if (!found) get_kernel_portable(&k);
+  if (!small) k.small = nullptr;
   return k;
 }
 
-KernelInfo select_kernel_and_small() {
-  KernelInfo k = select_kernel();
-  // AVGK_GEMM_SMALL=0 disables the small-problem path (tests / benchmarks of the blocked driver).
-  const char* env = std::getenv("AVGK_GEMM_SMALL");
-  if (env && std::string(env) == "0") k.small = nullptr;
+KernelInfo& kernel_slot() {
+  static KernelInfo k = select_kernel(tuning::GemmKernel::kAuto, true);
   return k;
 }
-
-const KernelInfo& kernel() {
-  static const KernelInfo k = select_kernel_and_small();
-  return k;
-}
+const KernelInfo& kernel() { return kernel_slot(); }
 // Select once at static-initialisation time (not on the first hot call).
 [[maybe_unused]] const KernelInfo& g_kernel_init = kernel();
 
@@ -312,6 +299,20 @@ int get_num_threads() {
 }
 
 const char* gemm_kernel_name() { return kernel().name; }
+
+const char* tuning::set_gemm_kernel(GemmKernel k, bool small) {
+  kernel_slot() = select_kernel(k, small);
+  return kernel().name;
+}
+
+#ifdef AVGK_GEMM_TUNING
+bool tuning::set_gemm_avx512_tile(int mr, int nr, int kc, int mc, int nc) {
+  KernelInfo k{};
+  if (!get_kernel_avx512_tile(&k, mr, nr, kc, mc, nc)) return false;
+  kernel_slot() = k;
+  return true;
+}
+#endif
 
 void sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA,
            int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB, int64_t bsB, float beta,

@@ -57,8 +57,8 @@ void sgemm_fill(int64_t m, int64_t n, int64_t k, float alpha, const float* A, in
 void set_num_threads(int n);
 int get_num_threads();
 
-// Name of the SGEMM micro-kernel selected at start-up: "avx512", "avx2" or "portable"
-// (override with env AVGK_GEMM_KERNEL=portable|avx2|avx512).
+// Name of the SGEMM micro-kernel in use: "avx512", "avx2" or "portable", the best the level of
+// cpu_features.h allows (tests may force another one: tuning.h).
 const char* gemm_kernel_name();
 
 }  // namespace avgk

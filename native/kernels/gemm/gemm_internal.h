@@ -89,10 +89,14 @@ bool small_gemm_avx512(int64_t batch, int64_t m, int64_t n, int64_t k, float alp
                        int64_t rsA, int64_t csA, int64_t bsA, const float* B, int64_t rsB, int64_t csB,
                        int64_t bsB, float beta, float* C, int64_t rsC, int64_t bsC);
 
-// Kernel tables; each returns false if the CPU / build can't run it.
+// Kernel tables; each returns false if the build or the level of cpu_features.h can't run it.
 bool get_kernel_avx512(KernelInfo* out);
 bool get_kernel_avx2(KernelInfo* out);
 bool get_kernel_portable(KernelInfo* out);
+#ifdef AVGK_GEMM_TUNING
+// The AVX-512 kernel with another tile and blocking (tuning::set_gemm_avx512_tile).
+bool get_kernel_avx512_tile(KernelInfo* out, int mr, int nr, int kc, int mc, int nc);
+#endif
 
 }  // namespace gemm_detail
 }  // namespace avgk

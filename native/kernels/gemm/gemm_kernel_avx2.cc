@@ -1,7 +1,8 @@
 // AVX2+FMA SGEMM micro-kernel (6x16). Compiled without -march flags: per-function target attribute,
-// only called after __builtin_cpu_supports() checks.
+// only selected at level kAvx2 or above (cpu_features.h).
 #include "../simd.h"
 
+#include "../cpu_features.h"
 #include "blocking.h"
 #include "gemm_internal.h"
 
@@ -70,8 +71,7 @@ AVX2_TARGET void ukr_avx2(int64_t kc, const float* __restrict Sp, const float* _
 }  // namespace
 
 bool get_kernel_avx2(KernelInfo* out) {
-  __builtin_cpu_init();
-  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return false;
+  if (!isa_at_least(Isa::kAvx2)) return false;
   namespace B = gemm_blocking;
   static_assert(B::AVX2_NR % 8 == 0, "AVX2_NR must be a multiple of 8");
   *out = KernelInfo{"avx2", B::AVX2_MR, B::AVX2_NR, B::AVX2_KC, B::AVX2_MC, B::AVX2_NC, B::AVX2_NR,

@@ -1,11 +1,11 @@
 // AVX-512 SGEMM micro-kernels and packing routines. Compiled WITHOUT -march flags: every function
-// carries its own target attribute and is only called after __builtin_cpu_supports() checks.
+// carries its own target attribute and is only selected at level kAvx512 (cpu_features.h).
 #include "../simd.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "../cpu_features.h"
 #include "blocking.h"
 #include "gemm_internal.h"
 #include "avx512_transpose.h"
@@ -606,39 +606,38 @@ AVX512_TARGET void pack_avx512(int W, int64_t nx, int64_t kc, const float* src, 
 }  // namespace
 
 bool get_kernel_avx512(KernelInfo* out) {
-  __builtin_cpu_init();
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("fma")))
-    return false;
+  if (!isa_at_least(Isa::kAvx512)) return false;
   namespace B = gemm_blocking;
   *out = KernelInfo{"avx512", B::AVX512_MR, B::AVX512_NR, B::AVX512_KC, B::AVX512_MC, B::AVX512_NC, 16,
                     &ukr_avx512<B::AVX512_MR, B::AVX512_NR / 16>, &pack_avx512};
   if (B::AVX512_MR == 6 && B::AVX512_NR == 64) out->ukr = &ukr_avx512_6x64;
   out->small = &small_gemm_avx512;
-#ifdef AVGK_GEMM_TUNING
-  // Tuning only (gemm_bench): AVGK_GEMM_TUNE="MR,NR,KC,MC,NC".
-  if (const char* t = std::getenv("AVGK_GEMM_TUNE")) {
-    int mr, nr, kcb, mcb, ncb;
-    if (std::sscanf(t, "%d,%d,%d,%d,%d", &mr, &nr, &kcb, &mcb, &ncb) == 5) {
-      ukr_fn f = nullptr;
-      if (mr == 6 && nr == 64) f = &ukr_avx512_6x64;
-      if (mr == 6 && nr == -64) { f = &ukr_avx512<6, 4>; nr = 64; }
-      if (mr == 8 && nr == 48) f = &ukr_avx512<8, 3>;
-      if (mr == 12 && nr == 32) f = &ukr_avx512<12, 2>;
-      if (mr == 14 && nr == 32) f = &ukr_avx512<14, 2>;
-      if (mr == 4 && nr == 96) f = &ukr_avx512<4, 6>;
-      if (mr == 7 && nr == 64) f = &ukr_avx512<7, 4>;
-      if (mr == 24 && nr == 16) f = &ukr_avx512<24, 1>;
-      if (f) *out = KernelInfo{"avx512-tune", mr, nr, kcb, mcb, ncb / mr * mr, nr, f, &pack_avx512};
-    }
-  }
-#endif
   return true;
 }
 
+#ifdef AVGK_GEMM_TUNING
+bool get_kernel_avx512_tile(KernelInfo* out, int mr, int nr, int kc, int mc, int nc) {
+  if (!isa_at_least(Isa::kAvx512)) return false;
+  ukr_fn f = nullptr;
+  if (mr == 6 && nr == 64) f = &ukr_avx512_6x64;
+  if (mr == 6 && nr == -64) { f = &ukr_avx512<6, 4>; nr = 64; }  // the generic 6x64 template
+  if (mr == 8 && nr == 48) f = &ukr_avx512<8, 3>;
+  if (mr == 12 && nr == 32) f = &ukr_avx512<12, 2>;
+  if (mr == 14 && nr == 32) f = &ukr_avx512<14, 2>;
+  if (mr == 4 && nr == 96) f = &ukr_avx512<4, 6>;
+  if (mr == 7 && nr == 64) f = &ukr_avx512<7, 4>;
+  if (mr == 24 && nr == 16) f = &ukr_avx512<24, 1>;
+  if (!f) return false;
+  *out = KernelInfo{"avx512-tune", mr, nr, kc, mc, nc / mr * mr, nr, f, &pack_avx512};
+  return true;
+}
+#endif
+
 #else
 bool get_kernel_avx512(KernelInfo*) { return false; }
+#ifdef AVGK_GEMM_TUNING
+bool get_kernel_avx512_tile(KernelInfo*, int, int, int, int, int) { return false; }
+#endif
 #endif
 
 }  // namespace gemm_detail

@@ -1,8 +1,8 @@
 // Small-SGEMM path (AVX-512): for problems too small to amortise the blocked driver's packing, block
 // loops and thread start-up (the classifier heads: m=128 k=64 n=10 and friends). One matrix is
 // computed by one thread; nothing of A is packed, B at most once per matrix. Compiled WITHOUT -march
-// flags: every function carries its own target attribute and is only reached through
-// get_kernel_avx512() (gemm_kernel_avx512.cc), after the __builtin_cpu_supports() checks there.
+// flags: every function carries its own target attribute and is only reached through the kernel
+// table of get_kernel_avx512() (gemm_kernel_avx512.cc), i.e. at level kAvx512 (cpu_features.h).
 //
 // Three plans, picked per call by a rough cost model (small_gemm_avx512 at the end):
 //   N  (S/V form of the main driver, S = A, V = B): C(s, v) += S(s, p) * V(p, v) with V in zmm
@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "../tuning.h"
 #include "blocking.h"
 #include "gemm_internal.h"
 #include "avx512_transpose.h"
@@ -440,17 +441,14 @@ bool small_gemm_avx512(int64_t batch, int64_t m, int64_t n, int64_t k, float alp
   GrpPlan pg = plan_groups(m, n, k, rsB == 1 ? 0.3 : 1.0);
   int which = pt.cost < pn.cost ? 1 : 0;  // 0: N, 1: T, 2: grouped-k
   if (csA == 1 && pg.cost < std::min(pn.cost, pt.cost) && pg.packFloats <= B::SMALL_MAX_PACK) which = 2;
-  // Testing / benchmarking: AVGK_GEMM_SMALL_PATH = n | t | g2 | g4 | g8 forces a plan (g: when A's rows
-  // are contiguous along k).
-  static const char* force = std::getenv("AVGK_GEMM_SMALL_PATH");
-  if (force && force[0]) {
-    if (force[0] == 'n') which = 0;
-    if (force[0] == 't') which = 1;
-    if (force[0] == 'g' && csA == 1) {
-      const int KK = std::atoi(force + 1);
-      if (KK == 2 || KK == 4 || KK == 8) pg = plan_groups(m, n, k, 0.0, KK);
-      if (pg.packFloats <= B::SMALL_MAX_PACK) which = 2;
-    }
+  // Tests and benchmarks may force a plan (tuning.h; grouped-k only when A's rows are contiguous along k).
+  using tuning::SmallPlan;
+  const SmallPlan force = tuning::gemm_small_plan;
+  if (force == SmallPlan::kN) which = 0;
+  if (force == SmallPlan::kT) which = 1;
+  if ((force == SmallPlan::kG2 || force == SmallPlan::kG4 || force == SmallPlan::kG8) && csA == 1) {
+    pg = plan_groups(m, n, k, 0.0, force == SmallPlan::kG2 ? 2 : force == SmallPlan::kG4 ? 4 : 8);
+    if (pg.packFloats <= B::SMALL_MAX_PACK) which = 2;
   }
 
   if (which == 2) {

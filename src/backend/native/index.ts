@@ -24,3 +24,12 @@ export function createNativeBackend(addon: NativeAddon, fallback: Backend): Back
   table.markTop = makeMarkTop(table.selectKth as Backend['selectKth']);
   return table as unknown as Backend;
 }
+
+/**
+ * Opt-in, process-wide allocator tuning of the native addon (see NativeAddon.tuneAllocator): for
+ * programs (the CLI, the benchmarks), never called by library code. Returns whether it applied;
+ * false when the loaded addon predates the call.
+ */
+export function tuneNativeAllocator(addon: NativeAddon): boolean {
+  return typeof addon.tuneAllocator === 'function' ? addon.tuneAllocator() : false;
+}
