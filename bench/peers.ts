@@ -35,12 +35,9 @@ export function repoRoot(from: string): string {
   return findPackageRoot(from) ?? resolve(from, '..');
 }
 
-/**
- * Where the peer scripts are: --peers-dir, $AVGK_PEERS_DIR, else the repository's own bench/peers
- * (then <root>/shared/peers, where a checkout carries one).
- */
+/** Where the peer scripts are: --peers-dir, $AVGK_PEERS_DIR, else the repository's own bench/peers. */
 export function findPeersDir(root: string, explicit?: string): string | null {
-  const candidates = [explicit, process.env.AVGK_PEERS_DIR, join(root, 'bench', 'peers'), join(root, 'shared', 'peers')];
+  const candidates = [explicit, process.env.AVGK_PEERS_DIR, join(root, 'bench', 'peers')];
   for (const c of candidates) {
     if (c && existsSync(join(c, 'numpy_gemm.py')) && existsSync(join(c, 'torch_peer.py'))) return c;
   }

@@ -1,6 +1,6 @@
 /**
  * The average-K objectives, pseudo-labels, calibration and metrics against hand-computed
- * formulas (docs/average-k.md), finite differences and brute-force definitions.
+ * formulas (docs/method.md), finite differences and brute-force definitions.
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
@@ -98,7 +98,7 @@ function make(name: string, extra: Partial<MethodOptions> = {}): AvgKMethod {
 // ---------------------------------------------------------------------------------------------
 // values
 
-describe('loss values against the formulas of docs/average-k.md', () => {
+describe('loss values against the formulas of docs/method.md', () => {
   const rng = new Rng(11);
   const a = randLogits(B, C, rng);
   const z = randLogits(B, C, rng);

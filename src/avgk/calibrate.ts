@@ -2,7 +2,7 @@
  * Average-K calibration: one global threshold λ on held-out scores so that the mean set size is K,
  * and set prediction with it. O(N·C) through the threshold-search kernel.
  *
- * Tie rule (docs/average-k.md): with m = round(K·N), λ is the m-th largest score; every entry
+ * Tie rule (docs/method.md): with m = round(K·N), λ is the m-th largest score; every entry
  * strictly above λ is in its set, and a deterministic, seeded share q = (m − #above) / #equal of the
  * entries equal to λ is included too. On the calibration split exactly m entries are selected, so
  * the mean set size there is K within 1/(2N).

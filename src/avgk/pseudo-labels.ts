@@ -1,5 +1,5 @@
 /**
- * Pseudo-labels of the two-head loss (Garcin et al. 2023; see docs/average-k.md), per batch and
+ * Pseudo-labels of the two-head loss (Garcin et al. 2023; see docs/method.md), per batch and
  * without gradient. O(B·C) through the threshold-search kernel: no sort.
  */
 import { kthLargest } from '../autograd/ops/select.js';

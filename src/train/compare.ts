@@ -1,6 +1,6 @@
 /**
  * The experiment runner behind `avgk compare`: every (method, K, seed) cell of a config on one
- * dataset, with the protocol of docs/average-k.md:
+ * dataset, with the protocol of docs/method.md:
  *  - K-independent methods (see the registry, src/avgk/methods) train ONE model per seed; model
  *    selection on validation uses the mean validation average-K accuracy over all K of the config,
  *    and every K is calibrated on validation from that one model;
