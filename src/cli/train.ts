@@ -337,7 +337,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   ctx.info(
     `avgk train: ${config.method.name} on ${ds.name} (train ${ds.train.n}, val ${ds.val.n}, test ${ds.test.n}, ${ds.numClasses} classes), ` +
       `${config.model.name}${config.model.hidden ? ` [${config.model.hidden.join(', ')}]` : ''} (${model.numParameters().toLocaleString('en-US')} parameters), ` +
-      `K = ${config.ks.join(', ')}, ${config.epochs} epoch(s) × ${batches} batches, backend ${backendName()}` +
+      `K = ${config.ks.join(', ')}, ${config.epochs} epoch(s) × ${batches} batches, ${device === 'cuda' ? 'device cuda' : `backend ${backendName()}`}` +
       (resumeCkpt ? `, resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}` : ''),
   );
 
@@ -445,7 +445,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
       test: evaluation,
       curves,
       command: ['avgk', ...ctx.argv].join(' '),
-      backend: backendName(),
+      backend: device === 'cuda' ? 'cuda' : backendName(),
       seconds: trainSeconds,
       checkpoint: 'checkpoint.safetensors',
       numParameters: model.numParameters(),

@@ -3,7 +3,7 @@ import { sigmoidBce } from '../../autograd/ops/loss.js';
 import { checkOutputs, expectedPositiveReg, oneHotOn } from '../method.js';
 import type { MethodDef } from './registry-types.js';
 
-export const eprMethod: MethodDef = {
+export const eprMethod: MethodDef<'epr'> = {
   name: 'epr',
   summary: 'BCE on the observed positive + (expected positives per sample − K)²',
   scoreHead: 'multilabel',

@@ -17,8 +17,8 @@ export type { MethodDef, OptionDef, OptionValues, CreateArgs, OptionsSchema } fr
 
 export const METHODS = [softmaxMethod, twoHeadMethod, anMethod, wanMethod, anLsMethod, eprMethod, roleMethod] as const;
 
-export const METHOD_NAMES = METHODS.map((m) => m.name) as unknown as readonly ['softmax', 'two-head', 'an', 'wan', 'an-ls', 'epr', 'role'];
-export type MethodName = (typeof METHOD_NAMES)[number];
+export type MethodName = (typeof METHODS)[number]['name'];
+export const METHOD_NAMES: readonly MethodName[] = METHODS.map((m) => m.name);
 
 /** The registry entry of a method; an error listing the known names otherwise. */
 export function methodDef(name: string): MethodDef {

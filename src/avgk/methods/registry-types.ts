@@ -27,8 +27,8 @@ export interface CreateArgs {
   options: OptionValues;
 }
 
-export interface MethodDef {
-  readonly name: string;
+export interface MethodDef<N extends string = string> {
+  readonly name: N;
   /** One line for --help and reports. */
   readonly summary: string;
   /** The head whose scores are calibrated and thresholded at test time. */

@@ -13,7 +13,7 @@ import { kernelsOn, type F32Storage } from '../../backend/device.js';
 import { checkOutputs, expectedPositiveReg, oneHotOn, type AvgKMethod } from '../method.js';
 import type { CreateArgs, MethodDef } from './registry-types.js';
 
-export const roleMethod: MethodDef = {
+export const roleMethod: MethodDef<'role'> = {
   name: 'role',
   summary: 'jointly learnt label estimates per training sample (ROLE)',
   scoreHead: 'multilabel',

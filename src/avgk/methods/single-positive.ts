@@ -6,7 +6,7 @@ import { sigmoidBce } from '../../autograd/ops/loss.js';
 import { checkOutputs, oneHotOn } from '../method.js';
 import type { MethodDef } from './registry-types.js';
 
-function assumeNegative(name: 'an' | 'wan' | 'an-ls', summary: string, options: MethodDef['options']): MethodDef {
+function assumeNegative<N extends 'an' | 'wan' | 'an-ls'>(name: N, summary: string, options: MethodDef['options']): MethodDef<N> {
   return {
     name,
     summary,

@@ -3,7 +3,7 @@ import { softmaxCrossEntropy } from '../../autograd/ops/loss.js';
 import { checkOutputs } from '../method.js';
 import type { MethodDef } from './registry-types.js';
 
-export const softmaxMethod: MethodDef = {
+export const softmaxMethod: MethodDef<'softmax'> = {
   name: 'softmax',
   summary: 'cross-entropy; sets threshold the softmax (the baseline)',
   scoreHead: 'softmax',

@@ -10,7 +10,7 @@ import { pseudoLabelTargets, type PseudoLabelVariant } from '../pseudo-labels.js
 import { checkOutputs } from '../method.js';
 import type { MethodDef } from './registry-types.js';
 
-export const twoHeadMethod: MethodDef = {
+export const twoHeadMethod: MethodDef<'two-head'> = {
   name: 'two-head',
   summary: 'cross-entropy + μ·BCE of a multi-label head on per-batch pseudo-labels',
   scoreHead: 'multilabel',
