@@ -22,6 +22,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { backend, backendName, nativeAvailable, setNumThreads } from '../src/backend/index.js';
 import { loadAddon } from '../src/backend/native/addon.js';
+import { tuneMemoryForTraining } from '../src/tensor/alloc.js';
 import { formatTable, runCase, writeJsonAtomic, type BenchCase, type BenchRecord, type Target } from './harness.js';
 import { gemmCases, gemmShapes } from './gemm.js';
 import { convCases } from './conv.js';
@@ -52,7 +53,8 @@ export interface Options {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--filter REGEX] [--threads 1,2] [--no-peers] [--json FILE]
-       [--resnet-batch N[,N]] [--memory-steps N] [--memory-sample-at N] [--time-scale X] [--peers-dir DIR] [--profile] [--profile-model cnn|resnet18] [--quiet] [--allow-js] [--rounds N]`;
+       [--resnet-batch N[,N]] [--memory-steps N] [--memory-sample-at N] [--time-scale X] [--peers-dir DIR] [--profile] [--profile-model cnn|resnet18] [--quiet] [--allow-js] [--rounds N]
+       [--no-memory-tuning]`;
 
 export function parseArgs(argv: string[]): Options {
   const o: Options = { json: null, filter: null, threads: [1, 2], quick: false, peers: true, timeScale: 1, profile: false, profileModel: 'cnn', quiet: false, allowJs: false, rounds: 0 };
@@ -94,6 +96,7 @@ export function parseArgs(argv: string[]): Options {
       }
       case '--quiet': o.quiet = true; break;
       case '--allow-js': o.allowJs = true; break;
+      case '--no-memory-tuning': break; // read in main()
       case '--rounds': o.rounds = posInt(need(i, a), a); i++; break;
       case '-h':
       case '--help':
@@ -219,6 +222,9 @@ function summary(records: BenchRecord[], quick: boolean): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // benchmarks measure training as the CLI runs it: with the opt-in memory settings
+  // (--no-memory-tuning measures the library as imported, without them)
+  if (!argv.includes('--no-memory-tuning')) tuneMemoryForTraining();
   if (argv[0] === '--memory-child') return memoryChild(argv.slice(1));
   let o: Options;
   try {

@@ -13,7 +13,7 @@ export {
 export type { CudaDeviceInfo, CudaMemStats } from './backend/cuda/index.js';
 export { rand, randn, randint, manualSeed, globalGenerator, Rng } from './tensor/random.js';
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
-export { setBufferCacheLimit, emptyBufferCache, bufferCacheBytes } from './tensor/alloc.js';
+export { setBufferCacheLimit, emptyBufferCache, bufferCacheBytes, tuneMemoryForTraining } from './tensor/alloc.js';
 export { add, sub, mul, div, neg, exp, log, sqrt, pow, abs, relu, sigmoid, tanh, maximum, minimum, clamp } from './autograd/ops/elementwise.js';
 export { sum, mean, max, argmax } from './autograd/ops/reduce.js';
 export { matmul } from './autograd/ops/matmul.js';

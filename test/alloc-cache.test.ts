@@ -2,7 +2,7 @@
  * The gradient-buffer cache (src/tensor/alloc.ts + the engine's bookkeeping): dead intermediate
  * gradients are reused, and nothing a user can still see is ever overwritten.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Tensor, nn, optim, manualSeed, randn, add, mul, relu, sum, softmaxCrossEntropy,
   setBufferCacheLimit, emptyBufferCache, bufferCacheBytes,
@@ -28,9 +28,12 @@ function churn(rounds = 4): void {
   }
 }
 
-afterEach(() => {
+beforeEach(() => {
   setBufferCacheLimit(512 * 1024 * 1024);
   emptyBufferCache();
+});
+afterEach(() => {
+  setBufferCacheLimit(0);
 });
 
 describe('gradient-buffer cache', () => {

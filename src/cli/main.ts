@@ -16,6 +16,7 @@ import { registerPredict } from './predict.js';
 import { registerBench } from './bench.js';
 import { registerCompare } from './compare.js';
 import { errorCode, NATIVE_ERROR_CODE } from '../errors.js';
+import { tuneMemoryForTraining } from '../tensor/alloc.js';
 
 /** One line: collapse whitespace and newlines, drop commander's "error: " prefix. */
 function oneLine(msg: string): string {
@@ -138,6 +139,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       throw e;
     });
   }
+  // the CLI owns its process: training loops get the opt-in memory settings
+  tuneMemoryForTraining();
   const code = await runCli(argv, defaultIo());
   process.exitCode = code;
 }

@@ -17,12 +17,15 @@
  */
 import { CudaBlock, CudaStorage, cudaAlloc, cudaFromHost, cudaZeros } from '../backend/cuda/index.js';
 import type { Device, F32Storage, I32Storage } from '../backend/device.js';
+import { tuneAllocator } from '../backend/index.js';
 
 const SMALL = 4096;
 
 const cache = new Map<number, ArrayBuffer[]>();
 let cachedBytes = 0;
-let limitBytes = 512 * 1024 * 1024;
+/** The cache size `tuneMemoryForTraining` sets: a ResNet-18 step's dead gradients fit. */
+export const TRAINING_BUFFER_CACHE_BYTES = 512 * 1024 * 1024;
+let limitBytes = 0;
 let tracking: WeakSet<ArrayBuffer> | null = null;
 
 export function emptyF32(n: number): Float32Array {
@@ -135,4 +138,15 @@ export function recycle(s: F32Storage): void {
 /** The key under which the autograd engine counts the users of a storage's memory. */
 export function memoryKey(s: F32Storage | Int32Array): object {
   return s instanceof CudaStorage ? s.block : s.buffer;
+}
+
+/**
+ * The memory settings that make training loops fast, as one opt-in call for programs that own the
+ * process (the CLI and the benchmarks make it; importing the library does not): the gradient-buffer
+ * cache at TRAINING_BUFFER_CACHE_BYTES, and the native backend's allocator tuning (freed large
+ * blocks stay in the heap: no first-touch page faults for the next step's tensors).
+ */
+export function tuneMemoryForTraining(): { bufferCacheBytes: number; allocatorTuned: boolean } {
+  setBufferCacheLimit(TRAINING_BUFFER_CACHE_BYTES);
+  return { bufferCacheBytes: limitBytes, allocatorTuned: tuneAllocator() };
 }
