@@ -7,13 +7,11 @@ import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOp
 import { checkKs, choiceParser, kListParser, uniqueKs } from './options.js';
 import {
   buildRunCli,
-  calibrationsFor,
-  evaluateSplit,
+  evaluateForCli,
   formatResults,
   loadCheckpointCli,
   loadDatasetCli,
   resultsJson,
-  scoreHeads,
 } from './runtime.js';
 
 export const SPLIT_NAMES = ['test', 'val', 'train'] as const;
@@ -74,9 +72,7 @@ async function runEval(ctx: CliContext, o: EvalOptions): Promise<number> {
   model.to(device);
   const split: SplitName = o.split ?? 'test';
   if (ds[split].n === 0) throw ctx.usageError(`--split ${split}: the split is empty`);
-  const cals = calibrationsFor(ks, ds.numClasses, config.seed, ckpt.meta.calibrations, () => scoreHeads(model, method, ds.val, ds));
-  const scores = scoreHeads(model, method, ds[split], ds);
-  const result = evaluateSplit(ds, split, scores, cals, method);
+  const { result } = evaluateForCli(model, method, config, ds, split, { ks, stored: ckpt.meta.calibrations });
   if (o.json) {
     ctx.out(JSON.stringify({ checkpoint: o.checkpoint, dataset: ds.name, method: config.method.name, ...resultsJson(result) }, null, 2));
   } else {

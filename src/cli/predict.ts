@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { CliContext } from './context.js';
 import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOptions, checkOutputFile, shownPath } from './common.js';
 import { checkKs, choiceParser, parseNumber } from './options.js';
-import { buildRunCli, calibrationsFor, loadCheckpointCli, loadDatasetCli, scoreHeads } from './runtime.js';
+import { buildRunCli, evaluateForCli, loadCheckpointCli, loadDatasetCli } from './runtime.js';
 import { SPLIT_NAMES } from './eval.js';
 
 interface PredictOptions {
@@ -136,7 +136,7 @@ async function runPredict(ctx: CliContext, o: PredictOptions): Promise<number> {
       const { model, method } = buildRunCli(ctx, config, ds!);
       loadWeights(ckpt, model, bestWeights(ckpt));
       model.to(device);
-      cals = [calibrationsFor([k], C, config.seed, undefined, () => scoreHeads(model, method, ds!.val, ds!)).method![0]!];
+      cals = evaluateForCli(model, method, config, ds!, 'val', { ks: [k] }).calibrations.method!;
     }
     predictor = predictorFromCheckpoint(ckpt, { preprocessing: ds ? preprocessingOf(ds) : undefined, calibrations: cals });
   } catch (e) {

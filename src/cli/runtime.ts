@@ -10,12 +10,12 @@ import { Rng } from '../data/rng.js';
 import { manualSeed } from '../tensor/random.js';
 import { buildModel, MODEL_NAMES, type ModelName, type TwoHeadModel } from '../avgk/model.js';
 import { METHOD_NAMES, methodDef, type AvgKMethod, type MethodName } from '../avgk/losses.js';
-import { buildRun, type RunObjects } from '../train/pipeline.js';
+import { buildRun, evaluateRun, type RunObjects } from '../train/pipeline.js';
 import type { RunSpec } from '../train/spec.js';
 import type { Calibration } from '../avgk/calibrate.js';
 import { SGD, Adam, type Optimizer } from '../optim/optimizer.js';
 import { CosineSchedule, ConstantSchedule, type Schedule } from '../optim/schedule.js';
-import { scoreSplit, calibrateAll, evaluateScores, type SplitEvaluation } from '../train/evaluate.js';
+import type { SplitEvaluation } from '../train/evaluate.js';
 import { bayesAverageK } from '../data/synthetic.js';
 import { readTrainingCheckpoint, type TrainingCheckpoint } from '../train/checkpointing.js';
 import type { CliContext } from './context.js';
@@ -109,44 +109,10 @@ export const BAYES_LABEL = 'Bayes optimum';
 
 export type HeadKey = 'method' | 'softmax';
 
-/** Scores of a split for the method's head and (when meaningful) the softmax head. */
+/** Scores of a split for the method's head and (when the registry reports it) the softmax head. */
 export interface SplitScores {
   method: Float32Array;
   softmax: Float32Array | null;
-}
-
-export function scoreHeads(model: TwoHeadModel, method: AvgKMethod, split: Split, ds: Dataset): SplitScores {
-  const m = scoreSplit(model, method, split, ds.sampleShape);
-  const s = hasSoftmaxBaseline(method) ? scoreSplit(model, { scoreHead: 'softmax' }, split, ds.sampleShape) : null;
-  return { method: m, softmax: s };
-}
-
-/** Calibrations per head for the K values: stored ones when available for (head, K), else fitted on validation. */
-export function calibrationsFor(
-  ks: readonly number[],
-  numClasses: number,
-  seed: number,
-  stored: Record<string, Calibration[]> | undefined,
-  valScores: () => SplitScores,
-): Record<HeadKey, Calibration[] | null> {
-  let val: SplitScores | null = null;
-  const getVal = (): SplitScores => (val ??= valScores());
-  const out: Record<HeadKey, Calibration[] | null> = { method: null, softmax: null };
-  for (const head of ['method', 'softmax'] as const) {
-    const cals: Calibration[] = [];
-    for (const k of ks) {
-      const s = stored?.[head]?.find((c) => c.k === k);
-      if (s) {
-        cals.push(s);
-        continue;
-      }
-      const scores = getVal()[head];
-      if (scores === null) break;
-      cals.push(calibrateAll(scores, numClasses, [k], seed)[0]);
-    }
-    out[head] = cals.length === ks.length ? cals : null;
-  }
-  return out;
 }
 
 export interface ResultRow {
@@ -167,33 +133,57 @@ export interface EvaluationResult {
   bayes: { k: number; avgKAccuracy: number }[] | null;
 }
 
-/** Evaluate the calibrated sets of each head on a split. */
-export function evaluateSplit(
-  ds: Dataset,
-  splitName: SplitName,
-  scores: SplitScores,
-  cals: Record<HeadKey, Calibration[] | null>,
-  method: AvgKMethod,
-): EvaluationResult {
+export interface EvaluatedRun {
+  result: EvaluationResult;
+  /** The calibrations used, per head (softmax: null when the method reports no softmax head). */
+  calibrations: Record<HeadKey, Calibration[] | null>;
+  /** Scores of the evaluated split, and of validation when it was scored. */
+  scores: SplitScores;
+  val: SplitScores | null;
+}
+
+/**
+ * The pipeline's evaluateRun for one split at the K values `ks`, as the CLI reports it: one row per
+ * (K, head) with the row labels, plus the Bayes optimum when the posterior is known. Calibrations
+ * stored per head ({method, softmax}, e.g. a checkpoint's) are used where they cover every K.
+ */
+export function evaluateForCli(
+  model: TwoHeadModel, method: AvgKMethod, spec: RunSpec, ds: Dataset, splitName: SplitName,
+  opts: { ks?: number[]; stored?: Record<string, Calibration[]>; valScores?: boolean } = {},
+): EvaluatedRun {
+  const ks = opts.ks ?? spec.ks;
+  const heads = evaluateRun(model, method, { ...spec, ks }, ds, {
+    splits: [splitName],
+    calibrations: { primary: opts.stored?.method, extra: opts.stored?.softmax },
+    classCounts: true,
+    valMetrics: opts.valScores ?? false,
+  });
   const split = ds[splitName];
+  const posterior = ds.posterior?.[splitName];
+  const bayes = posterior ? ks.map((k) => ({ k, avgKAccuracy: bayesAverageK(posterior, split.n, ds.numClasses, k) })) : null;
   const rows: ResultRow[] = [];
   const details: EvaluationResult['details'] = [];
-  const posterior = ds.posterior?.[splitName];
-  const ks = (cals.method ?? []).map((c) => c.k);
-  const bayes = posterior ? ks.map((k) => ({ k, avgKAccuracy: bayesAverageK(posterior, split.n, ds.numClasses, k) })) : null;
-  for (let i = 0; i < ks.length; i++) {
-    for (const head of ['method', 'softmax'] as const) {
-      const cal = cals[head]?.[i];
-      const sc = scores[head];
-      if (!cal || !sc) continue;
-      const e = evaluateScores(sc, split.y, ds.numClasses, cal, ds.classCounts);
-      const label = head === 'method' ? methodLabel(method) : BASELINE_LABEL;
-      rows.push({ k: cal.k, method: label, avgKAccuracy: e.avgKAccuracy, macroAvgKAccuracy: e.macroAvgKAccuracy, meanSetSize: e.meanSetSize, topKAccuracy: e.topKAccuracy });
-      details.push({ head, label, eval: e, sizes: null });
+  ks.forEach((k, i) => {
+    for (const h of heads) {
+      const e = h.splits[splitName]![i]!;
+      const label = h.primary ? methodLabel(method) : BASELINE_LABEL;
+      rows.push({ k, method: label, avgKAccuracy: e.avgKAccuracy, macroAvgKAccuracy: e.macroAvgKAccuracy, meanSetSize: e.meanSetSize, topKAccuracy: e.topKAccuracy });
+      details.push({ head: h.primary ? 'method' : 'softmax', label, eval: e, sizes: null });
     }
-    if (bayes) rows.push({ k: ks[i], method: BAYES_LABEL, avgKAccuracy: bayes[i].avgKAccuracy, macroAvgKAccuracy: null, meanSetSize: ks[i], topKAccuracy: null });
-  }
-  return { split: splitName, n: split.n, rows, details, bayes };
+    if (bayes) rows.push({ k, method: BAYES_LABEL, avgKAccuracy: bayes[i]!.avgKAccuracy, macroAvgKAccuracy: null, meanSetSize: k, topKAccuracy: null });
+  });
+  const primary = heads.find((h) => h.primary)!;
+  const extra = heads.find((h) => !h.primary) ?? null;
+  const scoresOf = (which: SplitName | 'val'): SplitScores | null => {
+    const m = primary.scores[which];
+    return m ? { method: m, softmax: extra?.scores[which] ?? null } : null;
+  };
+  return {
+    result: { split: splitName, n: split.n, rows, details, bayes },
+    calibrations: { method: primary.calibrations, softmax: extra ? extra.calibrations : null },
+    scores: scoresOf(splitName)!,
+    val: scoresOf('val'),
+  };
 }
 
 function fmt(v: number | null, digits = 4): string {

@@ -19,8 +19,8 @@ import { METHOD_NAMES, METHODS, methodDef, optionError } from '../avgk/methods/i
 import { trainK, type RunSpec } from '../train/spec.js';
 import { fitOptions } from '../train/pipeline.js';
 import { preprocessingOf } from '../train/predictor.js';
+import type { Calibration } from '../avgk/calibrate.js';
 import { fitAsync, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
-import { calibrateAll } from '../train/evaluate.js';
 import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
 import { backendName } from '../backend/index.js';
 import { EXIT_INTERRUPTED, type CliContext } from './context.js';
@@ -40,14 +40,13 @@ import {
   TRAIN_DEFAULTS,
   buildRunCli,
   checkDatasetSpec,
-  evaluateSplit,
+  evaluateForCli,
   formatResults,
   loadCheckpointCli,
   loadDatasetCli,
   methodLabel,
   BASELINE_LABEL,
   resultsJson,
-  scoreHeads,
   type RunConfig,
 } from './runtime.js';
 import { TrainProgress } from './progress.js';
@@ -401,17 +400,13 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
 
   // ---- 5b. finished: evaluate on test, checkpoint, report ----
   const trainSeconds = (performance.now() - t0) / 1000;
-  const val = scoreHeads(model, method, ds.val, ds);
-  const test = scoreHeads(model, method, ds.test, ds);
-  const cals = {
-    method: calibrateAll(val.method, ds.numClasses, config.ks, config.seed),
-    softmax: val.softmax ? calibrateAll(val.softmax, ds.numClasses, config.ks, config.seed) : null,
-  };
-  const evaluation = evaluateSplit(ds, 'test', test, cals, method);
+  const run = evaluateForCli(model, method, config, ds, 'test', { stored: { method: result.calibrations }, valScores: true });
+  const cals = run.calibrations;
+  const evaluation = run.result;
   const heads = { method: methodLabel(method), softmax: BASELINE_LABEL };
-  const curves = accuracyVsK(ds, config.ks, config.seed, val, test, heads);
+  const curves = accuracyVsK(ds, config.ks, config.seed, run.val!, run.scores, heads);
 
-  const storedCals: Record<string, typeof cals.method> = { method: cals.method };
+  const storedCals: Record<string, Calibration[]> = { method: cals.method! };
   if (cals.softmax) storedCals.softmax = cals.softmax;
   await saveTrainingCheckpoint(ckptPath, {
     model,

@@ -92,29 +92,49 @@ export interface HeadResult {
   scores: Partial<Record<SplitName | 'val', Float32Array>>;
 }
 
-/**
- * Calibrates every reported head on validation at each K (reusing `calibrations` for the
- * method's head when given, e.g. fit's) and evaluates the sets on `splits`.
- */
-export function evaluateRun(
-  model: TwoHeadModel, method: AvgKMethod, spec: RunSpec, ds: Dataset,
-  opts: { splits?: SplitName[]; calibrations?: Calibration[]; classCounts?: boolean } = {},
-): HeadResult[] {
+/** The heads a method's results report: its own first, then the registry's extra heads. */
+export function reportedHeads(method: Pick<AvgKMethod, 'name' | 'scoreHead'>): { head: 'softmax' | 'multilabel'; primary: boolean }[] {
   const def = methodDef(method.name);
-  const heads: { head: 'softmax' | 'multilabel'; primary: boolean }[] = [
+  return [
     { head: method.scoreHead, primary: true },
     ...def.extraHeads.filter((h) => h !== method.scoreHead).map((h) => ({ head: h, primary: false })),
   ];
+}
+
+/**
+ * Calibrates every reported head on validation at each K of spec.ks and evaluates the sets on
+ * `splits`. Calibrations given per head (`calibrations.primary` for the method's head, e.g. fit's
+ * or a checkpoint's; `calibrations.extra` for the extra head) are used instead when they cover
+ * every K; then the validation split is scored only when `valMetrics` asks for its metrics.
+ */
+export function evaluateRun(
+  model: TwoHeadModel, method: AvgKMethod, spec: RunSpec, ds: Dataset,
+  opts: {
+    splits?: SplitName[];
+    calibrations?: Calibration[] | { primary?: Calibration[]; extra?: Calibration[] };
+    classCounts?: boolean;
+    valMetrics?: boolean;
+  } = {},
+): HeadResult[] {
   const splits = opts.splits ?? ['test'];
   const c = ds.numClasses;
   const counts = opts.classCounts ? ds.classCounts : undefined;
-  return heads.map(({ head, primary }) => {
+  const given = Array.isArray(opts.calibrations) ? { primary: opts.calibrations } : (opts.calibrations ?? {});
+  const covers = (cals: Calibration[] | undefined): cals is Calibration[] =>
+    cals !== undefined && spec.ks.every((k) => cals.some((cal) => cal.k === k));
+  return reportedHeads(method).map(({ head, primary }) => {
     const scorer = { scoreHead: head };
-    const val = scoreSplit(model, scorer, ds.val, ds.sampleShape, spec.evalBatchSize);
-    const cals = primary && opts.calibrations ? opts.calibrations : calibrateAll(val, c, spec.ks, spec.seed);
-    const r: HeadResult = { head, primary, calibrations: cals, val: cals.map((cal) => evaluateScores(val, ds.val.y, c, cal)), splits: {}, scores: { val } };
+    const stored = primary ? given.primary : given.extra;
+    let valScores: Float32Array | null = null;
+    const val = (): Float32Array => (valScores ??= scoreSplit(model, scorer, ds.val, ds.sampleShape, spec.evalBatchSize));
+    const cals = covers(stored) ? spec.ks.map((k) => stored.find((cal) => cal.k === k)!) : calibrateAll(val(), c, spec.ks, spec.seed);
+    const r: HeadResult = { head, primary, calibrations: cals, val: [], splits: {}, scores: {} };
+    if (opts.valMetrics ?? true) {
+      r.val = cals.map((cal) => evaluateScores(val(), ds.val.y, c, cal));
+      r.scores.val = val();
+    }
     for (const s of splits) {
-      const sc = s === 'val' ? val : scoreSplit(model, scorer, ds[s], ds.sampleShape, spec.evalBatchSize);
+      const sc = s === 'val' ? val() : scoreSplit(model, scorer, ds[s], ds.sampleShape, spec.evalBatchSize);
       r.scores[s] = sc;
       r.splits[s] = cals.map((cal) => evaluateScores(sc, ds[s].y, c, cal, counts));
     }
