@@ -6,8 +6,7 @@
  *   DataError         ERR_AVGK_DATA         missing, corrupt or non-finite data and inputs
  *   CheckpointError   ERR_AVGK_CHECKPOINT   missing, corrupt or incompatible checkpoints
  *   DeviceError       ERR_AVGK_DEVICE       a device that cannot be used (no GPU, no CUDA addon)
- *   native errors     ERR_AVGK_NATIVE       the addons' argument and kernel errors (plain Errors
- *                                           with this code, thrown by the C++ binding layer)
+ *   NativeError       ERR_AVGK_NATIVE       the addons' argument and kernel errors
  */
 export class AvgkError extends Error {
   constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
@@ -45,6 +44,20 @@ export class DeviceError extends AvgkError {
 }
 
 export const NATIVE_ERROR_CODE = 'ERR_AVGK_NATIVE';
+
+/**
+ * The addons' errors: plain Errors that the C++ binding layer creates with code ERR_AVGK_NATIVE
+ * (creating a subclass there would cost every kernel call), so `e instanceof NativeError` tests
+ * the code.
+ */
+export class NativeError extends AvgkError {
+  constructor(message: string) {
+    super(NATIVE_ERROR_CODE, message);
+  }
+  static override [Symbol.hasInstance](e: unknown): boolean {
+    return errorCode(e) === NATIVE_ERROR_CODE;
+  }
+}
 
 /** The code of any error avgk throws (AvgkError subclasses and the addons' errors), or null. */
 export function errorCode(e: unknown): string | null {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createMethod, loadDataset, backend, loadPredictor, AvgkError, UsageError, DataError, CheckpointError, DeviceError } from '../src/index.js';
+import { createMethod, loadDataset, backend, loadPredictor, AvgkError, UsageError, DataError, CheckpointError, DeviceError, NativeError } from '../src/index.js';
 import { errorCode } from '../src/errors.js';
 import { parseCompareConfig } from '../src/train/config.js';
 import { runCli } from '../src/cli/main.js';
@@ -43,6 +43,16 @@ describe('error types', () => {
       expect(e.name).toBe(E.name);
     }
     expect(new DeviceError('x', 'cudaErrorNoDevice').code).toBe('ERR_AVGK_DEVICE');
+    // the addons' errors are plain Errors with the native code: instanceof NativeError tests it
+    let nativeErr: unknown = null;
+    try {
+      backend().unary(99 as never, new Float32Array(1), new Float32Array(1), 0, 0);
+    } catch (e) {
+      nativeErr = e;
+    }
+    if (backend().name === 'native') expect(nativeErr).toBeInstanceOf(NativeError);
+    expect(new Error('plain')).not.toBeInstanceOf(NativeError);
+    expect(new NativeError('x').code).toBe('ERR_AVGK_NATIVE');
   });
 
   it('the CLI maps data and checkpoint errors to exit code 2 with one line', async () => {

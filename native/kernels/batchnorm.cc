@@ -190,10 +190,8 @@ inline bool bn_avx512() { return isa() == Isa::kAvx512 && tuning::bn_avx512; }
 #define BNPF 1  // (0: without the software prefetch, to measure it)
 #endif
 // Software prefetch of one image's segment of a channel (hw floats). The channel loops jump from
-// image to image (stride c*hw), so the hardware prefetcher restarts at every segment. Measured with
-// native/tests/conv_test.cc (reference CNN, batch 128, 1 thread): forward 6.3 -> 3.8 ms and
-// backward 7.4 -> 6.7 ms for the four layers when the activations come from L3; within noise in a
-// full training step, where they mostly come from DRAM.
+// image to image (stride c*hw), so the hardware prefetcher restarts at every segment; it pays when
+// the activations come from L3 (figures in bench/RESULTS.md's history).
 inline void prefetch_plane(const float* p, int64_t hw, bool write) {
   const char* c = reinterpret_cast<const char*>(p);
   for (int64_t o = 0; o < hw * 4; o += 64) _mm_prefetch(c + o, write ? _MM_HINT_ET0 : _MM_HINT_T0);

@@ -403,8 +403,8 @@ SvPlan plan_sv(bool trans, int64_t m, int64_t n, int64_t k, double packCost, dou
 }
 
 // Grouped-k plan: one KK (2, 4 or 8) for all columns, groups of 16/KK columns in blocks of <= 3
-// (balanced), row tiles of 8 rows. (Mixing KK across columns, e.g. 8 + 2 for n = 10, measured
-// slower: one-group tiles re-broadcast A for every FMA.)
+// (balanced), row tiles of 8 rows. (Mixing KK across columns, e.g. 8 + 2 for n = 10, is slower:
+// one-group tiles re-broadcast A for every FMA.)
 struct GrpPlan {
   int KK = 4;
   int64_t ng = 0;  // column groups
