@@ -18,7 +18,7 @@ import { softmaxCrossEntropy, sigmoidBce } from '../src/autograd/ops/loss.js';
 import { conv2d, maxPool2d, avgPool2d, batchNorm, dropout } from '../src/autograd/ops/nn.js';
 import { kthLargest } from '../src/autograd/ops/select.js';
 import { tidy, keep } from '../src/tensor/scope.js';
-import { cudaAvailable, cudaMemStats, cudaDeviceInfo } from '../src/backend/cuda/index.js';
+import { cudaAvailable, cudaBackend, cudaMemStats, cudaDeviceInfo, cudaZeros } from '../src/backend/cuda/index.js';
 import { pseudoLabels, pseudoLabelTargets } from '../src/avgk/pseudo-labels.js';
 import { calibrateThreshold } from '../src/avgk/calibrate.js';
 import { buildModel } from '../src/avgk/model.js';
@@ -186,6 +186,34 @@ describe.skipIf(skip)('tensors on the cuda device (CPU emulator)', () => {
     const nan = rand([4, 5], 1);
     (nan.data as Float32Array)[3] = NaN;
     expect(() => calibrateThreshold(nan.cuda(), 4, 5, 2)).toThrow(/NaN/);
+  });
+
+  it('the addon rejects bad kernel arguments with the op, the names and the sizes', () => {
+    const be = cudaBackend();
+    const g = { n: 1, c: 2, h: 4, w: 4, o: 3, kh: 3, kw: 3, stride: 1, pad: 1, oh: 4, ow: 4 };
+    const x = cudaZeros(32);
+    const w = cudaZeros(54);
+    const out = cudaZeros(48);
+    be.conv2dForward(x, w, null, out, g);
+    expect(() => be.conv2dForward(x, cudaZeros(53), null, out, g)).toThrow(
+      /conv2dForward.*w has 53 elements but w \[o,c,kh,kw\] .* needs 54/,
+    );
+    const big = cudaZeros(80);
+    expect(() => be.conv2dForward(big.subarray(0, 32), w, null, big.subarray(32, 80), g)).not.toThrow();
+    expect(() => be.conv2dForward(big.subarray(0, 32), w, null, big.subarray(16, 64), g)).toThrow(
+      /conv2dForward.*share memory|overlap/,
+    );
+    const p = { n: 1, c: 2, h: 4, w: 4, k: 2, stride: 2, pad: 0, oh: 2, ow: 2 };
+    expect(() => be.maxPool2dForward(x, cudaZeros(8), cudaZeros(7, 'int32'), p)).toThrow(
+      /maxPool2dForward.*argmax has 7 elements/,
+    );
+    const [gamma, beta, mean, variance] = [cudaZeros(2), cudaZeros(2), cudaZeros(2), cudaZeros(2)];
+    expect(() => be.batchNormForward(x, gamma, beta, cudaZeros(32), mean, variance, 1, 2, 16, -1, true, false)).toThrow(
+      /batchNormForward.*eps must be >= 0/,
+    );
+    const gone = cudaZeros(32);
+    gone.block.dispose();
+    expect(() => be.conv2dForward(gone, w, null, out, g)).toThrow(/conv2dForward.*x/);
   });
 
   it('dispose, tidy and keep own the device memory', () => {

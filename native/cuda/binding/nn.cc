@@ -1,7 +1,8 @@
-// Binding of gemm, convolution, pooling and batch norm (device buffers; the checks of the CPU
-// binding in native/binding: lengths, strides inside their buffers, aliasing, geometry).
+// Binding of gemm, convolution, pooling and batch norm on device buffers. Convolution, pooling and
+// batch norm read their arguments with the CPU binding's readers (binding/nn_args.h).
 #include <string>
 
+#include "binding/nn_args.h"
 #include "cuda/kernels/cuda_kernels.h"
 #include "device_buffer.h"
 
@@ -16,19 +17,19 @@ using avgk_binding::spanOf;
 
 constexpr const char* kPrefix = "avgk cuda";
 
+/** Reads device views (the CUDA addon) for the shared argument readers of binding/nn_args.h. */
+struct DeviceReader {
+  using F = DevBuf<float>;
+  using I = DevBuf<int32_t>;
+  static F f32(const Args& a, size_t i, const char* name) { return F32(a, i, name); }
+  static F f32OrNull(const Args& a, size_t i, const char* name) { return F32OrNull(a, i, name); }
+  static I i32(const Args& a, size_t i, const char* name) { return I32(a, i, name); }
+};
+
 avgk_cuda::ConvGeom toCuda(const avgk::ConvGeom& g) {
   return {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow};
 }
 avgk_cuda::PoolGeom toCuda(const avgk::PoolGeom& g) { return {g.n, g.c, g.h, g.w, g.k, g.stride, g.pad, g.oh, g.ow}; }
-
-std::string convStr(const avgk::ConvGeom& g) {
-  return "n=" + std::to_string(g.n) + " c=" + std::to_string(g.c) + " h=" + std::to_string(g.h) + " w=" +
-         std::to_string(g.w) + " o=" + std::to_string(g.o) + " k=" + std::to_string(g.kh) + "x" + std::to_string(g.kw);
-}
-std::string poolStr(const avgk::PoolGeom& g) {
-  return "n=" + std::to_string(g.n) + " c=" + std::to_string(g.c) + " h=" + std::to_string(g.h) + " w=" +
-         std::to_string(g.w) + " k=" + std::to_string(g.k);
-}
 
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Args a(info, "gemm", kPrefix);
@@ -97,198 +98,81 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 
 Napi::Value ConvForward(const Napi::CallbackInfo& info) {
   Args a(info, "conv2dForward", kPrefix);
-  a.count(5, "x, w, bias, out, geom");
-  auto x = F32(a, 0, "x");
-  auto w = F32(a, 1, "w");
-  auto bias = F32OrNull(a, 2, "bias");
-  auto out = F32(a, 3, "out");
-  const avgk::ConvGeom g = a.convGeom(4);
-  const std::string d = convStr(g);
-  a.needLen(x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
-  a.needLen(w, g.o * g.c * g.kh * g.kw, "w [o,c,kh,kw] for " + d);
-  if (!bias.null) a.needLen(bias, g.o, "bias [o] for " + d);
-  a.needLen(out, g.n * g.o * g.oh * g.ow, "out [n,o,oh,ow] for " + d);
-  a.disjoint({spanOf(out)}, {spanOf(x), spanOf(w), spanOf(bias)});
-  Live(a, x, w, bias, out);
-  Guarded(a, [&] { avgk_cuda::conv2d_forward(x.data, w.data, bias.null ? nullptr : bias.data, out.data, toCuda(g)); });
+  auto r = avgk_binding::readConvForward<DeviceReader>(a);
+  Live(a, r.x, r.w, r.bias, r.out);
+  Guarded(a, [&] {
+    avgk_cuda::conv2d_forward(r.x.data, r.w.data, r.bias.null ? nullptr : r.bias.data, r.out.data, toCuda(r.g));
+  });
   return info.Env().Undefined();
 }
 
 Napi::Value ConvBackwardInput(const Napi::CallbackInfo& info) {
   Args a(info, "conv2dBackwardInput", kPrefix);
-  a.count(4, "gy, w, gx, geom");
-  auto gy = F32(a, 0, "gy");
-  auto w = F32(a, 1, "w");
-  auto gx = F32(a, 2, "gx");
-  const avgk::ConvGeom g = a.convGeom(3);
-  const std::string d = convStr(g);
-  a.needLen(gy, g.n * g.o * g.oh * g.ow, "gy [n,o,oh,ow] for " + d);
-  a.needLen(w, g.o * g.c * g.kh * g.kw, "w [o,c,kh,kw] for " + d);
-  a.needLen(gx, g.n * g.c * g.h * g.w, "gx [n,c,h,w] for " + d);
-  a.disjoint({spanOf(gx)}, {spanOf(gy), spanOf(w)});
-  Live(a, gy, w, gx);
-  Guarded(a, [&] { avgk_cuda::conv2d_backward_input(gy.data, w.data, gx.data, toCuda(g)); });
+  auto r = avgk_binding::readConvBackwardInput<DeviceReader>(a);
+  Live(a, r.gy, r.w, r.gx);
+  Guarded(a, [&] { avgk_cuda::conv2d_backward_input(r.gy.data, r.w.data, r.gx.data, toCuda(r.g)); });
   return info.Env().Undefined();
 }
 
 Napi::Value ConvBackwardWeight(const Napi::CallbackInfo& info) {
   Args a(info, "conv2dBackwardWeight", kPrefix);
-  a.count(4, "x, gy, gw, geom");
-  auto x = F32(a, 0, "x");
-  auto gy = F32(a, 1, "gy");
-  auto gw = F32(a, 2, "gw");
-  const avgk::ConvGeom g = a.convGeom(3);
-  const std::string d = convStr(g);
-  a.needLen(x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
-  a.needLen(gy, g.n * g.o * g.oh * g.ow, "gy [n,o,oh,ow] for " + d);
-  a.needLen(gw, g.o * g.c * g.kh * g.kw, "gw [o,c,kh,kw] for " + d);
-  a.disjoint({spanOf(gw)}, {spanOf(x), spanOf(gy)});
-  Live(a, x, gy, gw);
-  Guarded(a, [&] { avgk_cuda::conv2d_backward_weight(x.data, gy.data, gw.data, toCuda(g)); });
+  auto r = avgk_binding::readConvBackwardWeight<DeviceReader>(a);
+  Live(a, r.x, r.gy, r.gw);
+  Guarded(a, [&] { avgk_cuda::conv2d_backward_weight(r.x.data, r.gy.data, r.gw.data, toCuda(r.g)); });
   return info.Env().Undefined();
-}
-
-void checkPlane(const Args& a, const avgk::PoolGeom& g) {
-  if (g.h * g.w > 2147483647) a.fail("h*w = " + std::to_string(g.h * g.w) + " does not fit an Int32 argmax");
 }
 
 Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
   Args a(info, "maxPool2dForward", kPrefix);
-  a.count(4, "x, out, argmax, geom");
-  auto x = F32(a, 0, "x");
-  auto out = F32(a, 1, "out");
-  auto arg = I32(a, 2, "argmax");
-  const avgk::PoolGeom g = a.poolGeom(3);
-  checkPlane(a, g);
-  const std::string d = poolStr(g);
-  a.needLen(x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
-  a.needLen(out, g.n * g.c * g.oh * g.ow, "out [n,c,oh,ow] for " + d);
-  a.needLen(arg, g.n * g.c * g.oh * g.ow, "argmax [n,c,oh,ow] for " + d);
-  a.disjoint({spanOf(out), spanOf(arg)}, {spanOf(x), spanOf(out), spanOf(arg)});
-  Live(a, x, out, arg);
-  Guarded(a, [&] { avgk_cuda::maxpool2d_forward(x.data, out.data, arg.data, toCuda(g)); });
+  auto r = avgk_binding::readMaxPoolForward<DeviceReader>(a);
+  Live(a, r.x, r.out, r.arg);
+  Guarded(a, [&] { avgk_cuda::maxpool2d_forward(r.x.data, r.out.data, r.arg.data, toCuda(r.g)); });
   return info.Env().Undefined();
 }
 
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   Args a(info, "maxPool2dBackward", kPrefix);
-  a.count(4, "gy, argmax, gx, geom");
-  auto gy = F32(a, 0, "gy");
-  auto arg = I32(a, 1, "argmax");
-  auto gx = F32(a, 2, "gx");
-  const avgk::PoolGeom g = a.poolGeom(3);
-  checkPlane(a, g);
-  const std::string d = poolStr(g);
-  a.needLen(gy, g.n * g.c * g.oh * g.ow, "gy [n,c,oh,ow] for " + d);
-  a.needLen(arg, g.n * g.c * g.oh * g.ow, "argmax [n,c,oh,ow] for " + d);
-  a.needLen(gx, g.n * g.c * g.h * g.w, "gx [n,c,h,w] for " + d);
-  a.disjoint({spanOf(gx)}, {spanOf(gy), spanOf(arg)});
-  Live(a, gy, arg, gx);
+  auto r = avgk_binding::readMaxPoolBackward<DeviceReader>(a);
+  Live(a, r.gy, r.arg, r.gx);
   // the gather form only compares argmax with positions: invalid entries drop their gradient
-  Guarded(a, [&] { avgk_cuda::maxpool2d_backward(gy.data, arg.data, gx.data, toCuda(g)); });
+  Guarded(a, [&] { avgk_cuda::maxpool2d_backward(r.gy.data, r.arg.data, r.gx.data, toCuda(r.g)); });
   return info.Env().Undefined();
 }
 
 Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
   Args a(info, "avgPool2dForward", kPrefix);
-  a.count(3, "x, out, geom");
-  auto x = F32(a, 0, "x");
-  auto out = F32(a, 1, "out");
-  const avgk::PoolGeom g = a.poolGeom(2);
-  const std::string d = poolStr(g);
-  a.needLen(x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
-  a.needLen(out, g.n * g.c * g.oh * g.ow, "out [n,c,oh,ow] for " + d);
-  a.disjoint({spanOf(out)}, {spanOf(x)});
-  Live(a, x, out);
-  Guarded(a, [&] { avgk_cuda::avgpool2d_forward(x.data, out.data, toCuda(g)); });
+  auto r = avgk_binding::readAvgPoolForward<DeviceReader>(a);
+  Live(a, r.in, r.out);
+  Guarded(a, [&] { avgk_cuda::avgpool2d_forward(r.in.data, r.out.data, toCuda(r.g)); });
   return info.Env().Undefined();
 }
 
 Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info) {
   Args a(info, "avgPool2dBackward", kPrefix);
-  a.count(3, "gy, gx, geom");
-  auto gy = F32(a, 0, "gy");
-  auto gx = F32(a, 1, "gx");
-  const avgk::PoolGeom g = a.poolGeom(2);
-  const std::string d = poolStr(g);
-  a.needLen(gy, g.n * g.c * g.oh * g.ow, "gy [n,c,oh,ow] for " + d);
-  a.needLen(gx, g.n * g.c * g.h * g.w, "gx [n,c,h,w] for " + d);
-  a.disjoint({spanOf(gx)}, {spanOf(gy)});
-  Live(a, gy, gx);
-  Guarded(a, [&] { avgk_cuda::avgpool2d_backward(gy.data, gx.data, toCuda(g)); });
+  auto r = avgk_binding::readAvgPoolBackward<DeviceReader>(a);
+  Live(a, r.in, r.out);
+  Guarded(a, [&] { avgk_cuda::avgpool2d_backward(r.in.data, r.out.data, toCuda(r.g)); });
   return info.Env().Undefined();
 }
 
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Args a(info, "batchNormForward", kPrefix);
-  a.count(12, "x, gamma, beta, out, mean, variance, n, c, hw, eps, training, relu");
-  auto x = F32(a, 0, "x");
-  auto gamma = F32(a, 1, "gamma");
-  auto beta = F32(a, 2, "beta");
-  auto out = F32(a, 3, "out");
-  auto mean = F32(a, 4, "mean");
-  auto var = F32(a, 5, "variance");
-  const int64_t n = a.integer(6, "n", 0, kMaxInt);
-  const int64_t c = a.integer(7, "c", 0, kMaxInt);
-  const int64_t hw = a.integer(8, "hw", 0, kMaxInt);
-  const double eps = a.finiteF32(9, "eps");
-  if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
-  const bool training = a.boolean(10, "training");
-  const bool relu = a.boolean(11, "relu");
-  const int64_t total = a.mul({n, c, hw}, "n*c*hw");
-  const std::string d = "n=" + std::to_string(n) + ", c=" + std::to_string(c) + ", hw=" + std::to_string(hw);
-  a.needLen(x, total, d);
-  a.needLen(gamma, c, d);
-  a.needLen(beta, c, d);
-  a.needLen(out, total, d);
-  a.needLen(mean, c, d);
-  a.needLen(var, c, d);
-  if (training && n * hw == 0 && c > 0) a.fail("training needs at least one value per channel (" + d + ")");
-  a.disjoint({spanOf(out)}, {spanOf(x), spanOf(gamma), spanOf(beta), spanOf(mean), spanOf(var)});
-  if (training) a.disjoint({spanOf(mean), spanOf(var)}, {spanOf(x), spanOf(gamma), spanOf(beta), spanOf(out), spanOf(mean), spanOf(var)});
-  Live(a, x, gamma, beta, out, mean, var);
+  auto r = avgk_binding::readBatchNormForward<DeviceReader>(a);
+  Live(a, r.x, r.gamma, r.beta, r.out, r.mean, r.var);
   Guarded(a, [&] {
-    avgk_cuda::batchnorm_forward(x.data, gamma.data, beta.data, out.data, mean.data, var.data, n, c, hw,
-                                 static_cast<float>(eps), training, relu);
+    avgk_cuda::batchnorm_forward(r.x.data, r.gamma.data, r.beta.data, r.out.data, r.mean.data, r.var.data, r.n, r.c,
+                                 r.hw, r.eps, r.training, r.relu);
   });
   return info.Env().Undefined();
 }
 
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Args a(info, "batchNormBackward", kPrefix);
-  a.count(14, "x, gy, gamma, mean, variance, gx, ggamma, gbeta, n, c, hw, eps, training, y");
-  auto x = F32(a, 0, "x");
-  auto gy = F32(a, 1, "gy");
-  auto gamma = F32(a, 2, "gamma");
-  auto mean = F32(a, 3, "mean");
-  auto var = F32(a, 4, "variance");
-  auto gx = F32(a, 5, "gx");
-  auto gg = F32(a, 6, "ggamma");
-  auto gb = F32(a, 7, "gbeta");
-  const int64_t n = a.integer(8, "n", 0, kMaxInt);
-  const int64_t c = a.integer(9, "c", 0, kMaxInt);
-  const int64_t hw = a.integer(10, "hw", 0, kMaxInt);
-  const double eps = a.finiteF32(11, "eps");
-  if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
-  const bool training = a.boolean(12, "training");
-  auto y = F32OrNull(a, 13, "y");
-  const int64_t total = a.mul({n, c, hw}, "n*c*hw");
-  const std::string d = "n=" + std::to_string(n) + ", c=" + std::to_string(c) + ", hw=" + std::to_string(hw);
-  a.needLen(x, total, d);
-  a.needLen(gy, total, d);
-  if (!y.null) a.needLen(y, total, d);
-  a.needLen(gamma, c, d);
-  a.needLen(mean, c, d);
-  a.needLen(var, c, d);
-  a.needLen(gx, total, d);
-  a.needLen(gg, c, d);
-  a.needLen(gb, c, d);
-  a.disjoint({spanOf(gx), spanOf(gg), spanOf(gb)},
-             {spanOf(x), spanOf(gy), spanOf(gamma), spanOf(mean), spanOf(var), spanOf(gx), spanOf(gg), spanOf(gb), spanOf(y)});
-  Live(a, x, gy, gamma, mean, var, gx, gg, gb, y);
+  auto r = avgk_binding::readBatchNormBackward<DeviceReader>(a);
+  Live(a, r.x, r.gy, r.gamma, r.mean, r.var, r.gx, r.gg, r.gb, r.y);
   Guarded(a, [&] {
-    avgk_cuda::batchnorm_backward(x.data, gy.data, y.null ? nullptr : y.data, gamma.data, mean.data, var.data, gx.data,
-                                  gg.data, gb.data, n, c, hw, static_cast<float>(eps), training);
+    avgk_cuda::batchnorm_backward(r.x.data, r.gy.data, r.y.null ? nullptr : r.y.data, r.gamma.data, r.mean.data,
+                                  r.var.data, r.gx.data, r.gg.data, r.gb.data, r.n, r.c, r.hw, r.eps, r.training);
   });
   return info.Env().Undefined();
 }
