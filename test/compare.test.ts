@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../src/cli/main.js';
 import { validateCompareConfig, parseCompareConfig } from '../src/train/config.js';
-import { runCompare, summarize, type CompareRecord, type ResultRecord } from '../src/train/compare.js';
+import { runCompare, summarize, type BayesRecord, type CompareRecord, type ResultRecord } from '../src/train/compare.js';
 
 const TINY = {
   dataset: { name: 'synthetic', numClasses: 8, numSuperclasses: 2, dim: 6, nTrain: 400, nVal: 200, nTest: 200, zipfAlpha: 1, seed: 2 },
@@ -85,10 +85,21 @@ describe('avgk compare end to end (tiny synthetic config)', () => {
     }
     expect(recs.find((r) => r.method === 'two-head')!.options).toMatchObject({ mu: 0.5, k: expect.any(Number) });
     expect(bayes.map((b) => b.k)).toEqual([1.5, 2]);
-    for (const b of bayes) {
+    for (const b of bayes as BayesRecord[]) {
       expect(b.seed).toBeNull();
       expect(b.avgKAccuracy).toBeGreaterThan(0);
       expect(b.avgKAccuracy).toBeLessThanOrEqual(1);
+      // λ from the validation posterior: the test set size is near K, not exactly K
+      expect(Math.abs(b.meanSetSize - b.k)).toBeLessThan(0.3);
+      // the oracle (λ from the test posterior) is the best any global threshold can do in expectation at size K
+      // (each extra label past K·n adds at most 1/n to the expected accuracy)
+      expect(b.expectedAccuracy).toBeLessThanOrEqual(b.oracleExpectedAccuracy + Math.max(0, b.meanSetSize - b.k) + 1e-9);
+      expect(b.expectedAccuracy).toBeGreaterThan(b.oracleExpectedAccuracy - 0.05);
+      // every method is scored by its expected accuracy too
+      for (const r of recs.filter((q) => q.k === b.k)) {
+        expect(r.expectedAccuracy).toBeGreaterThan(0);
+        expect(r.expectedAccuracy!).toBeLessThanOrEqual(1);
+      }
     }
     expect(bayes[1].avgKAccuracy).toBeGreaterThanOrEqual(bayes[0].avgKAccuracy);
   });
@@ -98,7 +109,11 @@ describe('avgk compare end to end (tiny synthetic config)', () => {
     expect(md).toContain('## K = 1.5');
     expect(md).toContain('## K = 2');
     expect(md).toMatch(/\| Bayes optimum \| \d+\.\d\d \|/);
-    expect(md).toMatch(/\| softmax \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \d\.\d{3} ± \d\.\d{3} \|/);
+    // avg-K acc, expected acc, macro avg-K acc, set size
+    expect(md).toMatch(/\| softmax \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \d\.\d{3} ± \d\.\d{3} \|/);
+    // paired differences against softmax, with the verdict on the expected accuracy
+    expect(md).toContain('Paired differences, method − softmax on the same seeds');
+    expect(md).toMatch(/\| two-head \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] \| [+−]\d+\.\d\d \[.*\] \| (no difference|higher than softmax|lower than softmax) \| 2 \|/);
     expect(md).toMatch(/\| two-head \| /);
     expect(md).toContain('few (%)');
     expect(md).toContain('top-2 acc (%)');

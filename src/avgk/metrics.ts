@@ -72,6 +72,19 @@ export function setMetrics(sets: PredictedSets, labels: Int32Array, trainClassCo
   return out;
 }
 
+/**
+ * Expected average-K accuracy of sets under a known posterior η (rows × cols, e.g. synthetic
+ * data): (1/n) Σᵢ Σ_{j ∈ S(xᵢ)} η_j(xᵢ). Unlike the accuracy against sampled labels it has no
+ * label noise, so two methods scored on the same inputs differ by their sets only.
+ */
+export function expectedAccuracy(sets: PredictedSets, posterior: Float32Array): number {
+  const { rows, cols, mask } = sets;
+  if (posterior.length !== rows * cols) throw new Error(`expectedAccuracy: posterior has ${posterior.length} values, expected ${rows}×${cols}`);
+  let s = 0;
+  for (let i = 0; i < rows * cols; i++) if (mask[i]) s += posterior[i];
+  return s / rows;
+}
+
 /** Top-K accuracy for integer K: the true label is among the K largest scores of its row (ties broken by the lowest class index). */
 export function topKAccuracy(scores: Float32Array, labels: Int32Array, rows: number, cols: number, k: number): number {
   if (!Number.isInteger(k) || k < 1 || k > cols) throw new Error(`topKAccuracy: K must be an integer in [1, ${cols}], got ${k}`);

@@ -24,11 +24,12 @@ import { join } from 'node:path';
 import type { CompareConfig, MethodConfig } from './config.js';
 import { isLongTailed } from './config.js';
 import { fitAsync } from './fit.js';
-import type { SplitEvaluation } from './evaluate.js';
+import { evaluateScores, type SplitEvaluation } from './evaluate.js';
+import { pairedDifference, type PairedDifference } from './stats.js';
 import { buildRun, evaluateRun, fitOptions, weightsHash } from './pipeline.js';
 import { cellSpecs, type RunSpec } from './spec.js';
 import { methodDef, type AvgKMethod, type MethodName } from '../avgk/losses.js';
-import type { Calibration } from '../avgk/calibrate.js';
+import { calibrateThreshold, type Calibration } from '../avgk/calibrate.js';
 import { loadDataset } from '../data/index.js';
 import { bayesAverageK, bayesTopK } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
@@ -51,6 +52,8 @@ export interface CompareRecord {
   meanSetSize: number;
   /** Top-K accuracy of the same scores when K is an integer. */
   topKAccuracy: number | null;
+  /** Expected accuracy of the same sets under the known test posterior (synthetic data), else null. */
+  expectedAccuracy?: number | null;
   /** Macro average-K accuracy of few / medium / many training classes (long-tailed training sets). */
   buckets?: { few: number | null; medium: number | null; many: number | null };
   /** Validation average-K accuracy and set size of the selected model (its own calibration). */
@@ -66,15 +69,25 @@ export interface CompareRecord {
   weightsHash?: string;
 }
 
-/** The Bayes-optimal average-K accuracy on the test split (known posterior only). */
+/**
+ * The Bayes classifier under the methods' protocol (known posterior only): the true posterior η
+ * thresholded at the λ calibrated on the VALIDATION posterior, applied to the test inputs.
+ */
 export interface BayesRecord {
   method: 'bayes';
   k: number;
   seed: null;
+  /** Accuracy of those sets against the sampled test labels (as the methods are scored). */
   avgKAccuracy: number;
+  /** Expected accuracy of the same sets under η: (1/n) Σᵢ Σ_{j∈S(xᵢ)} η_j(xᵢ). */
+  expectedAccuracy: number;
+  /** Test mean set size (close to K, not exactly K: λ comes from validation). */
+  meanSetSize: number;
+  threshold: number;
+  /** The oracle with λ taken on the test posterior itself (set size exactly K): bayesAverageK. */
+  oracleExpectedAccuracy: number;
   /** Bayes-optimal top-K accuracy when K is an integer. */
   topKAccuracy: number | null;
-  meanSetSize: number;
 }
 
 export type ResultRecord = CompareRecord | BayesRecord;
@@ -150,18 +163,26 @@ function recordKey(method: string, k: number, seed: number): string {
   return `${method}\u0000${k}\u0000${seed}`;
 }
 
-/** Bayes-optimal average-K (and top-K) accuracy on the test posteriors, one record per K. */
+/** The Bayes rows (see BayesRecord), one per K; none unless the val and test posteriors are known. */
 export function bayesRecords(ds: Dataset, ks: readonly number[]): BayesRecord[] {
   const post = ds.posterior?.test;
-  if (!post || ds.test.n === 0) return [];
+  const valPost = ds.posterior?.val;
+  if (!post || !valPost || ds.test.n === 0 || ds.val.n === 0) return [];
   const n = ds.test.n;
   const c = ds.numClasses;
-  return ks.map((k) => ({
-    method: 'bayes' as const, k, seed: null,
-    avgKAccuracy: bayesAverageK(post, n, c, k),
-    topKAccuracy: Number.isInteger(k) ? bayesTopK(post, n, c, k) : null,
-    meanSetSize: k,
-  }));
+  return ks.map((k) => {
+    const cal = calibrateThreshold(valPost, ds.val.n, c, k, { seed: 0 });
+    const e = evaluateScores(post, ds.test.y, c, cal, undefined, post);
+    return {
+      method: 'bayes' as const, k, seed: null,
+      avgKAccuracy: e.avgKAccuracy,
+      expectedAccuracy: e.expectedAccuracy!,
+      meanSetSize: e.meanSetSize,
+      threshold: cal.threshold,
+      oracleExpectedAccuracy: bayesAverageK(post, n, c, k),
+      topKAccuracy: Number.isInteger(k) ? bayesTopK(post, n, c, k) : null,
+    };
+  });
 }
 
 function toRecord(job: Job, head: 'softmax' | 'multilabel', label: string, method: AvgKMethod, cal: Calibration, e: SplitEvaluation, val: { avgKAccuracy: number; meanSetSize: number }, bestEpoch: number, epochs: number, seconds: number, withBuckets: boolean): CompareRecord {
@@ -176,6 +197,7 @@ function toRecord(job: Job, head: 'softmax' | 'multilabel', label: string, metho
     macroAvgKAccuracy: finiteOrNull(e.macroAvgKAccuracy),
     meanSetSize: e.meanSetSize,
     topKAccuracy: finiteOrNull(e.topKAccuracy),
+    expectedAccuracy: finiteOrNull(e.expectedAccuracy),
     valAvgKAccuracy: val.avgKAccuracy,
     valMeanSetSize: val.meanSetSize,
     threshold: cal.threshold,
@@ -224,12 +246,23 @@ async function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets:
   return { records, seconds, bestEpoch: res.bestEpoch };
 }
 
+export interface SummaryStats {
+  avgKAccuracy: number;
+  expectedAccuracy: number | null;
+  macroAvgKAccuracy: number | null;
+  meanSetSize: number;
+  topKAccuracy: number | null;
+  few: number | null;
+  medium: number | null;
+  many: number | null;
+}
+
 export interface SummaryRow {
   method: string;
   k: number;
   n: number;
-  mean: { avgKAccuracy: number; macroAvgKAccuracy: number | null; meanSetSize: number; topKAccuracy: number | null; few: number | null; medium: number | null; many: number | null };
-  std: { avgKAccuracy: number; macroAvgKAccuracy: number | null; meanSetSize: number; topKAccuracy: number | null; few: number | null; medium: number | null; many: number | null };
+  mean: SummaryStats;
+  std: SummaryStats;
   trainSeconds: number;
 }
 
@@ -255,6 +288,7 @@ export function summarize(records: readonly CompareRecord[]): SummaryRow[] {
   for (const g of groups.values()) {
     const f = (get: (r: CompareRecord) => number | null | undefined) => meanStd(g.map(get));
     const [a, as] = f((r) => r.avgKAccuracy);
+    const [ex, exs] = f((r) => r.expectedAccuracy);
     const [ma, mas] = f((r) => r.macroAvgKAccuracy);
     const [sz, szs] = f((r) => r.meanSetSize);
     const [tk, tks] = f((r) => r.topKAccuracy);
@@ -263,8 +297,8 @@ export function summarize(records: readonly CompareRecord[]): SummaryRow[] {
     const [mn, mns] = f((r) => r.buckets?.many);
     rows.push({
       method: g[0].method, k: g[0].k, n: g.length,
-      mean: { avgKAccuracy: a!, macroAvgKAccuracy: ma, meanSetSize: sz!, topKAccuracy: tk, few: fw, medium: md, many: mn },
-      std: { avgKAccuracy: as!, macroAvgKAccuracy: mas, meanSetSize: szs!, topKAccuracy: tks, few: fws, medium: mds, many: mns },
+      mean: { avgKAccuracy: a!, expectedAccuracy: ex, macroAvgKAccuracy: ma, meanSetSize: sz!, topKAccuracy: tk, few: fw, medium: md, many: mn },
+      std: { avgKAccuracy: as!, expectedAccuracy: exs, macroAvgKAccuracy: mas, meanSetSize: szs!, topKAccuracy: tks, few: fws, medium: mds, many: mns },
       trainSeconds: g.reduce((s, r) => s + r.trainSeconds, 0) / g.length,
     });
   }
@@ -292,29 +326,78 @@ export function perKTables(records: readonly CompareRecord[], bayes: readonly Ba
   return ks.map((k) => {
     const b = bayes.find((r) => r.k === k);
     const intK = Number.isInteger(k);
-    const columns = ['method', 'avg-K acc (%)', 'macro avg-K acc (%)', 'mean set size'];
+    const columns = ['method', 'avg-K acc (%)'];
+    if (b) columns.push('expected acc (%)');
+    columns.push('macro avg-K acc (%)', 'mean set size');
     if (longTailed) columns.push('few (%)', 'medium (%)', 'many (%)');
     if (intK) columns.push(`top-${k} acc (%)`);
     if (b) columns.push('gap to Bayes (pts)');
     columns.push('seeds');
     const rows: string[][] = [];
     if (b) {
-      const row = ['Bayes optimum', fmtPct(b.avgKAccuracy), '–', kLabel(k)];
+      const row = ['Bayes optimum', fmtPct(b.avgKAccuracy), fmtPct(b.expectedAccuracy), '–', b.meanSetSize.toFixed(3)];
       if (longTailed) row.push('–', '–', '–');
       if (intK) row.push(fmtPct(b.topKAccuracy));
       row.push('0', '–');
       rows.push(row);
     }
     for (const s of summary.filter((r) => r.k === k)) {
-      const row = [s.method, pm(s.mean.avgKAccuracy, s.std.avgKAccuracy), pm(s.mean.macroAvgKAccuracy, s.std.macroAvgKAccuracy), `${s.mean.meanSetSize.toFixed(3)} ± ${s.std.meanSetSize.toFixed(3)}`];
+      const row = [s.method, pm(s.mean.avgKAccuracy, s.std.avgKAccuracy)];
+      if (b) row.push(pm(s.mean.expectedAccuracy, s.std.expectedAccuracy));
+      row.push(pm(s.mean.macroAvgKAccuracy, s.std.macroAvgKAccuracy), `${s.mean.meanSetSize.toFixed(3)} ± ${s.std.meanSetSize.toFixed(3)}`);
       if (longTailed) row.push(pm(s.mean.few, s.std.few), pm(s.mean.medium, s.std.medium), pm(s.mean.many, s.std.many));
       if (intK) row.push(pm(s.mean.topKAccuracy, s.std.topKAccuracy));
-      if (b) row.push((100 * (s.mean.avgKAccuracy - b.avgKAccuracy)).toFixed(2));
+      if (b) {
+        // on the expected accuracy when known: the same inputs, no label-sampling noise
+        const gap = s.mean.expectedAccuracy !== null ? s.mean.expectedAccuracy - b.expectedAccuracy : s.mean.avgKAccuracy - b.avgKAccuracy;
+        row.push((100 * gap).toFixed(2));
+      }
       row.push(String(s.n));
       rows.push(row);
     }
     return { k, columns, rows };
   });
+}
+
+/** The label of the reference method of the paired comparisons: the config's first softmax method. */
+export function referenceMethod(config: CompareConfig): string | undefined {
+  return config.methods.find((m) => m.name === 'softmax')?.label;
+}
+
+function fmtDiff(d: PairedDifference | null): string {
+  if (!d) return '–';
+  const f = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
+  return d.n < 2 ? f(d.mean) : `${f(d.mean)} [${f(d.lo)}, ${f(d.hi)}]`;
+}
+
+/**
+ * Per K: each method minus the reference method on the same seeds (test split, percentage
+ * points, 95% t interval over seeds); the verdict is on the expected accuracy when the posterior
+ * is known (paired on the same inputs, no label noise), else on the average-K accuracy.
+ */
+export function pairedTables(records: readonly CompareRecord[], ks: readonly number[], reference: string | undefined, opts: { expected: boolean; longTailed: boolean }): { k: number; reference: string; columns: string[]; rows: string[][] }[] {
+  if (reference === undefined) return [];
+  const labels = [...new Set(records.map((r) => r.method))].filter((m) => m !== reference);
+  const metrics: { name: string; get: (r: CompareRecord) => number | null | undefined }[] = [{ name: 'avg-K acc', get: (r) => r.avgKAccuracy }];
+  if (opts.expected) metrics.push({ name: 'expected acc', get: (r) => r.expectedAccuracy });
+  if (opts.longTailed) metrics.push({ name: 'few', get: (r) => r.buckets?.few });
+  const primary = metrics[opts.expected ? 1 : 0]!;
+  const num = (v: number | null | undefined) => (typeof v === 'number' ? v : NaN);
+  return ks
+    .map((k) => {
+      const ref = new Map(records.filter((r) => r.method === reference && r.k === k).map((r) => [r.seed, r]));
+      const rows: string[][] = [];
+      for (const label of labels) {
+        const mine = records.filter((r) => r.method === label && r.k === k && ref.has(r.seed));
+        if (mine.length === 0) continue;
+        const diff = (m: (typeof metrics)[number]) => pairedDifference(mine.map((r) => num(m.get(r))), mine.map((r) => num(m.get(ref.get(r.seed)!))));
+        const verdict = diff(primary);
+        const word = !verdict ? '–' : verdict.n < 2 ? 'one seed: no interval' : verdict.verdict === 'no difference' ? 'no difference' : `${verdict.verdict} than ${reference}`;
+        rows.push([label, ...metrics.map((m) => fmtDiff(diff(m))), word, String(mine.length)]);
+      }
+      return { k, reference, columns: ['method', ...metrics.map((m) => `${m.name} − ${reference} (pts)`), `verdict (${primary.name})`, 'seeds'], rows };
+    })
+    .filter((t) => t.rows.length > 0);
 }
 
 function mdTable(columns: string[], rows: string[][]): string {
@@ -352,12 +435,18 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
   lines.push(`- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the TEST split, with the threshold calibrated on validation.`);
   if (records.some(isExtraHead)) lines.push('- "(softmax head)" rows threshold the softmax head of the same models (own validation calibration), a baseline inside each model.');
   if (longTailed) lines.push('- few / medium / many: macro average-K accuracy over the classes in the lower / middle / upper third by training count.');
-  if (bayes.length) lines.push('- Bayes optimum: exact expected average-K accuracy of thresholding the true posterior η on the test inputs (bayesAverageK); gap = method − Bayes in percentage points.');
+  if (bayes.length) {
+    lines.push('- Bayes optimum: the true posterior η thresholded at the λ calibrated on the validation posterior, like the methods; avg-K acc is against the test labels, expected acc is (1/n) Σᵢ Σ_{j∈S(xᵢ)} ηⱼ(xᵢ), for every row. Gap = method − Bayes on the expected accuracy, in percentage points.');
+    lines.push(`- Oracle (λ from the test posterior, set size exactly K): ${bayes.map((b) => `K=${kLabel(b.k)} ${fmtPct(b.oracleExpectedAccuracy)}%`).join(', ')}.`);
+  }
   if (ctx.totalSeconds !== undefined) lines.push(`- Wall time: ${fmtSecs(ctx.totalSeconds)}${ctx.backend ? ` (backend ${ctx.backend}${ctx.threads ? `, ${ctx.threads} threads` : ''})` : ''}.`);
   if (ctx.command) lines.push(`- Command: \`${ctx.command}\``);
   lines.push('');
+  const paired = pairedTables(records, cfg.ks, referenceMethod(cfg), { expected: bayes.length > 0, longTailed });
   for (const t of perKTables(records, bayes, cfg.ks, longTailed)) {
     lines.push(`## K = ${kLabel(t.k)}`, '', mdTable(t.columns, t.rows), '');
+    const p = paired.find((q) => q.k === t.k);
+    if (p) lines.push(`Paired differences, method − ${p.reference} on the same seeds (test, percentage points, 95% t interval over seeds):`, '', mdTable(p.columns, p.rows), '');
   }
   const summary = summarize(records.filter((r) => !isExtraHead(r)));
   const times = new Map<string, number>();
@@ -407,7 +496,15 @@ async function renderHtmlReport(dir: string, records: CompareRecord[], bayes: Ba
       svg: await rep.renderAccuracyVsK(macro.map((s) => ({ method: s.method, k: s.k, avgKAccuracy: s.mean.macroAvgKAccuracy!, std: s.std.macroAvgKAccuracy ?? undefined })), { yTitle: 'macro average-K accuracy' }),
     });
   }
-  const tables = perKTables(records, bayes, cfg.ks, isLongTailed(cfg.dataset)).map((t) => ({ title: `K = ${kLabel(t.k)}`, columns: t.columns, rows: t.rows }));
+  const longTailed = isLongTailed(cfg.dataset);
+  const paired = pairedTables(records, cfg.ks, referenceMethod(cfg), { expected: bayes.length > 0, longTailed });
+  const tables = perKTables(records, bayes, cfg.ks, longTailed).flatMap((t) => {
+    const p = paired.find((q) => q.k === t.k);
+    return [
+      { title: `K = ${kLabel(t.k)}`, columns: t.columns, rows: t.rows },
+      ...(p ? [{ title: `K = ${kLabel(t.k)}: method − ${p.reference}, same seeds (pts, 95% interval)`, columns: p.columns, rows: p.rows }] : []),
+    ];
+  });
   const ds = ctx.dataset;
   const written = await rep.writeReport(dir, {
     title: `avgk compare: ${ds?.name ?? cfg.dataset.name}`,

@@ -7,7 +7,7 @@ import { kernelsOn, type F32Storage } from '../backend/device.js';
 import type { TwoHeadModel } from '../avgk/model.js';
 import { methodScores, type AvgKMethod } from '../avgk/losses.js';
 import { calibrateThreshold, predictSets, type Calibration } from '../avgk/calibrate.js';
-import { setMetrics, topKAccuracy, type SetMetrics } from '../avgk/metrics.js';
+import { expectedAccuracy, setMetrics, topKAccuracy, type SetMetrics } from '../avgk/metrics.js';
 import type { Split } from '../data/types.js';
 
 /**
@@ -51,15 +51,19 @@ export interface SplitEvaluation extends SetMetrics {
   k: number;
   /** Top-K accuracy when K is an integer. */
   topKAccuracy: number | null;
+  /** Expected accuracy under the split's known posterior (synthetic data), else absent. */
+  expectedAccuracy?: number;
 }
 
 /** Metrics of the sets predicted with `cal` on a split whose scores are given (read back once from a device). */
-export function evaluateScores(scores: Float32Array | Tensor, labels: Int32Array, numClasses: number, cal: Calibration, trainClassCounts?: ArrayLike<number>): SplitEvaluation {
+export function evaluateScores(scores: Float32Array | Tensor, labels: Int32Array, numClasses: number, cal: Calibration, trainClassCounts?: ArrayLike<number>, posterior?: Float32Array): SplitEvaluation {
   const host = scores instanceof Tensor ? (scores.dataSync() as Float32Array) : scores;
   const n = labels.length;
   const sets = predictSets(host, n, numClasses, cal);
   const m = setMetrics(sets, labels, trainClassCounts);
-  return { ...m, k: cal.k, topKAccuracy: Number.isInteger(cal.k) ? topKAccuracy(host, labels, n, numClasses, cal.k) : null };
+  const e: SplitEvaluation = { ...m, k: cal.k, topKAccuracy: Number.isInteger(cal.k) ? topKAccuracy(host, labels, n, numClasses, cal.k) : null };
+  if (posterior) e.expectedAccuracy = expectedAccuracy(sets, posterior);
+  return e;
 }
 
 /** Calibrate on validation scores for each K (on the scores' device). */

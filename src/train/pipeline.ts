@@ -130,13 +130,13 @@ export function evaluateRun(
     const cals = covers(stored) ? spec.ks.map((k) => stored.find((cal) => cal.k === k)!) : calibrateAll(val(), c, spec.ks, spec.seed);
     const r: HeadResult = { head, primary, calibrations: cals, val: [], splits: {}, scores: {} };
     if (opts.valMetrics ?? true) {
-      r.val = cals.map((cal) => evaluateScores(val(), ds.val.y, c, cal));
+      r.val = cals.map((cal) => evaluateScores(val(), ds.val.y, c, cal, undefined, ds.posterior?.val));
       r.scores.val = val();
     }
     for (const s of splits) {
       const sc = s === 'val' ? val() : scoreSplit(model, scorer, ds[s], ds.sampleShape, spec.evalBatchSize);
       r.scores[s] = sc;
-      r.splits[s] = cals.map((cal) => evaluateScores(sc, ds[s].y, c, cal, counts));
+      r.splits[s] = cals.map((cal) => evaluateScores(sc, ds[s].y, c, cal, counts, ds.posterior?.[s]));
     }
     return r;
   });
