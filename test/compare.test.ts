@@ -179,6 +179,13 @@ describe('config validation: one line naming the field', () => {
     ['bad schedule', { schedule: { name: 'linear' } }, /^config\.schedule\.name: unknown schedule "linear"/],
     ['bad seeds', { seeds: [0, 0] }, /^config\.seeds\[1\]: duplicate seed 0$/],
     ['cnn on vectors', { model: { name: 'cnn' } }, /^config\.model\.name: model "cnn" needs image inputs/],
+    ['bad per-method lr', { methods: [{ name: 'an', optimizer: { lr: 0 } }] }, /^config\.methods\[0\]\.optimizer\.lr: must be a number > 0, got 0$/],
+    ['per-method optimizer not an object', { methods: [{ name: 'an', optimizer: 'adam' }] }, /^config\.methods\[0\]\.optimizer: must be an object/],
+    ['tune without a search', { tune: { seeds: [0] } }, /^config\.tune: give lr and\/or options to search$/],
+    ['tune option no method has', { tune: { seeds: [0], options: { gamma: [1] } } }, /^config\.tune\.options\.gamma: no method of config\.methods has an option "gamma"$/],
+    ['tune option value out of range', { tune: { seeds: [0], options: { mu: [0.3, -1] } } }, /^config\.tune\.options\.mu: must be .*got -1/],
+    ['tune repeated lr', { tune: { seeds: [0], lr: [0.1, 0.1] } }, /^config\.tune\.lr: has a repeated value/],
+    ['tune seeds', { tune: { seeds: [], lr: [0.1] } }, /^config\.tune\.seeds: must be a non-empty array/],
   ];
   for (const [what, patch, re] of bad) {
     it(what, () => {
@@ -209,6 +216,74 @@ describe('config validation: one line naming the field', () => {
     expect(junk.code).toBe(2);
     expect(junk.stderr).toMatch(/^avgk: error: config: junk\.json is not valid JSON \(.*\)\n$/);
   });
+});
+
+describe('per-method optimisers and tuning on validation', () => {
+  it("a method's optimizer merges over the config's (or replaces it) and reaches its runs", async () => {
+    const { cellSpecs } = await import('../src/train/spec.js');
+    const cfg = validateCompareConfig({
+      ...TINY,
+      methods: ['softmax', { name: 'an', optimizer: { lr: 0.5 } }, { name: 'wan', optimizer: { name: 'adam', lr: 0.001 } }, { name: 'an', optimizer: { lr: 0.1 } }],
+    });
+    expect(cfg.methods[1]!.optimizer).toEqual({ name: 'sgd', lr: 0.5, momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+    expect(cfg.methods[2]!.optimizer).toEqual({ name: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 });
+    expect(cfg.methods.map((m) => m.label)).toEqual(['softmax', 'an(lr=0.5)', 'wan', 'an(lr=0.1)']);
+    const lrs = new Map(cellSpecs(cfg).map((s) => [s.method.label, s.optimizer.lr]));
+    expect([...lrs]).toEqual([['softmax', 0.05], ['an(lr=0.5)', 0.5], ['wan', 0.001], ['an(lr=0.1)', 0.1]]);
+  });
+
+  it('the tuning grid covers what the config leaves free, and the choice is the best validation score', async () => {
+    const { tuningConfig, chooseTuning, applyTuning } = await import('../src/train/compare.js');
+    const cfg = validateCompareConfig({
+      ...TINY,
+      methods: ['softmax', { name: 'two-head', options: { reduction: 'mean' } }, { name: 'an', optimizer: { lr: 0.3 } }],
+      tune: { seeds: [5], epochs: 1, lr: [0.01, 0.1], options: { mu: [0.3, 1] } },
+    });
+    const grid = tuningConfig(cfg)!;
+    // softmax: 2 lr; two-head: 2 lr × 2 mu; an: its lr is fixed and it has no mu → not searched
+    expect(grid.points.map((p) => p.label)).toEqual([
+      'softmax [lr=0.01]', 'softmax [lr=0.1]',
+      'two-head [lr=0.01, mu=0.3]', 'two-head [lr=0.01, mu=1]', 'two-head [lr=0.1, mu=0.3]', 'two-head [lr=0.1, mu=1]',
+    ]);
+    expect(grid.config).toMatchObject({ seeds: [5], epochs: 1 });
+    expect(grid.config.tune).toBeUndefined();
+    expect(grid.config.methods[3]).toMatchObject({ options: { reduction: 'mean', mu: 1 }, optimizer: { lr: 0.01, momentum: 0.9 } });
+    const rec = (method: string, v: number) => ({ method, valAvgKAccuracy: v }) as CompareRecord;
+    const choices = chooseTuning(grid.points, [
+      rec('softmax [lr=0.01]', 0.5), rec('softmax [lr=0.1]', 0.7), rec('softmax [lr=0.1]', 0.6),
+      rec('two-head [lr=0.01, mu=0.3]', 0.8), rec('two-head [lr=0.01, mu=1]', 0.6), rec('two-head [lr=0.1, mu=0.3]', 0.79), rec('two-head [lr=0.1, mu=1]', 0.1),
+      rec('two-head [lr=0.1, mu=1] (softmax head)', 0.99),
+    ]);
+    expect(choices.map((c) => c.chosen.label)).toEqual(['softmax [lr=0.1]', 'two-head [lr=0.01, mu=0.3]']);
+    expect(choices[0]!.grid[0]!.valAvgKAccuracy).toBe(0.5);
+    expect(choices[0]!.grid[1]!.valAvgKAccuracy).toBeCloseTo(0.65, 12);
+    const final = applyTuning(cfg, choices);
+    expect(final.tune).toBeUndefined();
+    expect(final.methods.map((m) => [m.label, m.optimizer?.lr ?? final.optimizer.lr, m.options.mu])).toEqual([
+      ['softmax', 0.1, undefined], ['two-head', 0.01, 0.3], ['an', 0.3, undefined],
+    ]);
+  });
+
+  it('avgk compare with config.tune searches on validation only, then runs the test cells with the choices', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avgk-tune-'));
+    writeFileSync(join(dir, 'tune.json'), JSON.stringify({ ...TINY, methods: ['softmax', 'two-head'], seeds: [0], ks: [2], epochs: 1, tune: { seeds: [1], lr: [0.001, 0.05], options: { mu: [0.3] } } }));
+    const r = await cli(['--config', 'tune.json', '--out', 'out'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const tuning = JSON.parse(readFileSync(join(dir, 'out', 'tuning', 'tuning.json'), 'utf8'));
+    expect(tuning.choices.map((c: { method: string }) => c.method)).toEqual(['softmax', 'two-head']);
+    const tmd = readFileSync(join(dir, 'out', 'tuning', 'results.md'), 'utf8');
+    expect(tmd).toContain('VALIDATION split');
+    expect(tmd).not.toContain('Bayes');
+    const run = JSON.parse(readFileSync(join(dir, 'out', 'run.json'), 'utf8'));
+    for (const c of tuning.choices) {
+      const m = run.config.methods.find((x: { label: string }) => x.label === c.method);
+      expect(m.optimizer.lr).toBe(c.chosen.lr);
+    }
+    // the tuning records score validation: their numbers are the validation ones
+    const tres = JSON.parse(readFileSync(join(dir, 'out', 'tuning', 'results.json'), 'utf8')) as CompareRecord[];
+    for (const t of tres.filter((x) => !x.method.endsWith('(softmax head)'))) expect(t.avgKAccuracy).toBeCloseTo(t.valAvgKAccuracy, 12);
+    expect(readFileSync(join(dir, 'out', 'results.md'), 'utf8')).toMatch(/Tuned on validation .*softmax \[lr=0\.\d+\]; two-head \[lr=0\.\d+, mu=0\.3\]/);
+  }, 60_000);
 });
 
 describe('one pipeline under train and compare', () => {

@@ -1,7 +1,8 @@
 /**
  * `avgk compare --config FILE.json --out DIR`: train every (method, K, seed) cell of an experiment
  * config (src/train/config.ts) and write results.json, results.md, run.json and report.html to DIR
- * (src/train/compare.ts). One progress line per trained model on stderr; the tables on stdout.
+ * (src/train/compare.ts); with config.tune, a validation-only search first (DIR/tuning). One
+ * progress line per trained model on stderr; the tables on stdout.
  * A bad config is one line `avgk: error: config.<field>: ...` and exit code 2. Ctrl-C stops after
  * the current step, keeps the finished cells and exits 130; `--resume` continues such a run.
  */
@@ -9,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT_INTERRUPTED, type CliContext } from './context.js';
 import { parseCompareConfig, ConfigError, type CompareConfig } from '../train/config.js';
-import { runCompare } from '../train/compare.js';
+import { runExperiment } from '../train/compare.js';
 import { loadDataset, type Dataset } from '../data/index.js';
 import { startDevice } from './common.js';
 
@@ -60,7 +61,7 @@ export async function compareCommand(ctx: CliContext, opts: CompareCommandOption
   });
   let result;
   try {
-    result = await runCompare(config, {
+    result = await runExperiment(config, {
       outDir,
       dataset: ds,
       resume: opts.resume ?? false,
@@ -92,7 +93,7 @@ export function registerCompare(program: Command, ctx: CliContext): Command {
   return program
     .command('compare')
     .description('train every (method, K, seed) cell of an experiment config and write results.json, results.md and report.html')
-    .requiredOption('--config <file>', 'experiment config (JSON): dataset, methods, ks, seeds, model, epochs, batchSize, optimizer, schedule')
+    .requiredOption('--config <file>', 'experiment config (JSON): dataset, methods, ks, seeds, model, epochs, batchSize, optimizer, schedule, tune')
     .requiredOption('--out <dir>', 'output directory (created)')
     .option('--resume', 'reuse the finished cells of a previous (interrupted) run of the same config in --out')
     .option('--no-report', 'do not render report.html')

@@ -109,6 +109,10 @@ export interface RunCompareOptions {
   report?: boolean;
   /** The command line, recorded in run.json and the reports. */
   command?: string;
+  /** The split the records score: 'test' (default) or 'val' (tuning: no test data is touched). */
+  split?: 'test' | 'val';
+  /** Extra lines for the head of results.md. */
+  notes?: string[];
 }
 
 export interface CompareResult {
@@ -220,7 +224,7 @@ export function softmaxHeadLabel(label: string): string {
 }
 
 /** Train one job's model and evaluate it on test at each of its K. Returns null when interrupted. */
-async function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boolean, opts: RunCompareOptions): Promise<{ records: CompareRecord[]; seconds: number; bestEpoch: number } | null> {
+async function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets: boolean, opts: RunCompareOptions, split: 'test' | 'val'): Promise<{ records: CompareRecord[]; seconds: number; bestEpoch: number } | null> {
   const { model, method, optimizer, schedule } = buildRun(job.spec, ds);
   const t0 = performance.now();
   const res = await fitAsync(model, method, optimizer, ds, {
@@ -234,11 +238,11 @@ async function runJob(job: Job, ds: Dataset, config: CompareConfig, withBuckets:
   if (res.interrupted) return null;
   const records: CompareRecord[] = [];
   const hash = weightsHash(model);
-  for (const h of evaluateRun(model, method, job.spec, ds, { calibrations: res.calibrations, classCounts: withBuckets })) {
+  for (const h of evaluateRun(model, method, job.spec, ds, { calibrations: res.calibrations, classCounts: withBuckets, splits: [split] })) {
     // extra heads (two-head's softmax head) are thresholded with their own validation calibration
     const label = h.primary ? job.method.label : softmaxHeadLabel(job.method.label);
     h.calibrations.forEach((cal, i) => {
-      const r = toRecord(job, h.head, label, method, cal, h.splits.test![i]!, h.val[i]!, res.bestEpoch, config.epochs, seconds, withBuckets);
+      const r = toRecord(job, h.head, label, method, cal, h.splits[split]![i]!, h.val[i]!, res.bestEpoch, config.epochs, seconds, withBuckets);
       r.weightsHash = hash;
       records.push(r);
     });
@@ -318,6 +322,8 @@ export interface MarkdownContext {
   threads?: number;
   command?: string;
   interrupted?: boolean;
+  split?: 'test' | 'val';
+  notes?: string[];
 }
 
 /** Per K: one table row per method (mean ± std over seeds, test split), the Bayes row when known. */
@@ -415,7 +421,8 @@ function describeConfig(cfg: CompareConfig): string {
 }
 
 function methodLine(m: MethodConfig): string {
-  const o = Object.entries(m.options).map(([k, v]) => `${k}=${v}`).join(', ');
+  const opt = m.optimizer;
+  const o = [...Object.entries(m.options), ...(opt ? [['optimizer', `${opt.name} lr ${opt.lr}`]] : [])].map(([k, v]) => `${k}=${v}`).join(', ');
   return `${m.label}${m.label !== m.name ? ` = ${m.name}` : ''}${o ? ` (${o})` : ''}`;
 }
 
@@ -432,7 +439,12 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
   if (ds) lines.push(`- Data: ${ds.name}, ${ds.numClasses} classes, ${ds.train} train / ${ds.val} val / ${ds.test} test samples${cfg.dataset.labelNoise ? `; block label noise p = ${cfg.dataset.labelNoise.p}, b = ${cfg.dataset.labelNoise.blockSize ?? 5} on train` : ''}${longTailed && ds.classCounts ? `; long-tailed training set (class counts ${Math.min(...Array.from(ds.classCounts))}–${Math.max(...Array.from(ds.classCounts))})` : ''}.`);
   lines.push(`- Model and training: ${describeConfig(cfg)}; best epoch by validation average-K accuracy.`);
   lines.push(`- Methods: ${cfg.methods.map(methodLine).join('; ')}.`);
-  lines.push(`- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the TEST split, with the threshold calibrated on validation.`);
+  lines.push(
+    ctx.split === 'val'
+      ? `- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the VALIDATION split (tuning; the test split is not used).`
+      : `- Seeds: ${cfg.seeds.join(', ')} (mean ± sample std over seeds). All numbers are on the TEST split, with the threshold calibrated on validation.`,
+  );
+  for (const n of ctx.notes ?? []) lines.push(`- ${n}`);
   if (records.some(isExtraHead)) lines.push('- "(softmax head)" rows threshold the softmax head of the same models (own validation calibration), a baseline inside each model.');
   if (longTailed) lines.push('- few / medium / many: macro average-K accuracy over the classes in the lower / middle / upper third by training count.');
   if (bayes.length) {
@@ -538,7 +550,8 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
   const threads = getNumThreads();
   log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${config.device === 'cuda' ? 'device cuda' : `backend ${backend}, ${threads} threads`}`);
   const longTailed = isLongTailed(config.dataset);
-  const bayes = bayesRecords(ds, config.ks);
+  const split = opts.split ?? 'test';
+  const bayes = split === 'test' ? bayesRecords(ds, config.ks) : [];
   const dir = opts.outDir;
   const files: string[] = [];
   const warnings: string[] = [];
@@ -553,7 +566,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
   const reused = jobs.length - todo.length;
   // keep only the records of complete jobs (a job's records are written together anyway)
   if (reused > 0) log(`resuming: ${reused} of ${jobs.length} models already trained in ${dir}`);
-  const mdCtx = (): MarkdownContext => ({ config, dataset: datasetInfo(ds), totalSeconds: (performance.now() - t0) / 1000, backend, threads, command: opts.command });
+  const mdCtx = (): MarkdownContext => ({ config, dataset: datasetInfo(ds), totalSeconds: (performance.now() - t0) / 1000, backend, threads, command: opts.command, split, notes: opts.notes });
   const runInfo = (done: boolean, interrupted: boolean) => ({
     config, command: opts.command ?? null, backend, threads,
     dataset: { name: ds.name, numClasses: ds.numClasses, train: ds.train.n, val: ds.val.n, test: ds.test.n, classCounts: Array.from(ds.classCounts), longTailed, posteriorKnown: bayes.length > 0 },
@@ -586,7 +599,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     }
     const i = jobs.indexOf(job) + 1;
     const what = `${job.method.label}${job.kIndependent ? ` K=${job.ks.map(kLabel).join(',')}` : ` K=${kLabel(job.ks[0])}`} seed=${job.seed}`;
-    const res = await runJob(job, ds, config, longTailed, opts);
+    const res = await runJob(job, ds, config, longTailed, opts, split);
     if (res === null) {
       interrupted = true;
       log(`[${i}/${jobs.length}] ${what}: interrupted`);
@@ -595,7 +608,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     records.push(...res.records);
     finished++;
     const main = res.records.filter((r) => r.method === job.method.label);
-    log(`[${i}/${jobs.length}] ${what}: val ${main.map((r) => `${fmtPct(r.valAvgKAccuracy)}%`).join(', ')}; test ${main.map((r) => `${fmtPct(r.avgKAccuracy)}% (size ${r.meanSetSize.toFixed(2)})`).join(', ')}; best epoch ${res.bestEpoch + 1}/${config.epochs}; ${fmtSecs(res.seconds)}`);
+    log(`[${i}/${jobs.length}] ${what}: val ${main.map((r) => `${fmtPct(r.valAvgKAccuracy)}%`).join(', ')}; ${split} ${main.map((r) => `${fmtPct(r.avgKAccuracy)}% (size ${r.meanSetSize.toFixed(2)})`).join(', ')}; best epoch ${res.bestEpoch + 1}/${config.epochs}; ${fmtSecs(res.seconds)}`);
     await writeAll(false, false);
   }
   const totalSeconds = (performance.now() - t0) / 1000;
@@ -616,4 +629,138 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     markdown: resultsMarkdown(sorted, bayes, { ...mdCtx(), totalSeconds, interrupted }),
     interrupted, trained: finished, reused, totalSeconds, files, warnings,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tuning on validation (config.tune)
+
+/** One point of the tuning grid: a method of the config with one learning rate and option values. */
+export interface TunePoint {
+  /** The method's label in the config. */
+  method: string;
+  /** Its label in the tuning results. */
+  label: string;
+  lr?: number;
+  options: Record<string, number | string>;
+}
+
+/** The grid of config.tune as a compare config on the tuning seeds and epochs (null without config.tune). */
+export function tuningConfig(config: CompareConfig): { config: CompareConfig; points: TunePoint[] } | null {
+  const t = config.tune;
+  if (!t) return null;
+  const methods: MethodConfig[] = [];
+  const points: TunePoint[] = [];
+  for (const m of config.methods) {
+    const def = methodDef(m.name);
+    const axes: [string, (number | string)[]][] = [];
+    // what the config fixes for a method is not searched
+    if (t.lr && !m.optimizer) axes.push(['lr', t.lr]);
+    for (const [name, vs] of Object.entries(t.options ?? {})) if (def.options[name] !== undefined && m.options[name] === undefined) axes.push([name, vs]);
+    if (axes.length === 0) continue;
+    let combos: Record<string, number | string>[] = [{}];
+    for (const [name, vs] of axes) combos = combos.flatMap((c) => vs.map((v) => ({ ...c, [name]: v })));
+    for (const c of combos) {
+      const { lr, ...options } = c;
+      const label = `${m.label} [${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(', ')}]`;
+      const mc: MethodConfig = { name: m.name, options: { ...m.options, ...options }, label };
+      const optimizer = lr !== undefined ? { ...(m.optimizer ?? config.optimizer), lr: lr as number } : m.optimizer;
+      if (optimizer) mc.optimizer = optimizer;
+      methods.push(mc);
+      points.push({ method: m.label, label, ...(lr !== undefined ? { lr: lr as number } : {}), options });
+    }
+  }
+  const { tune: _tune, ...rest } = config;
+  return { config: { ...rest, methods, seeds: [...t.seeds], epochs: t.epochs ?? config.epochs }, points };
+}
+
+export interface TuningChoice {
+  method: string;
+  chosen: TunePoint;
+  /** Every point of this method with its mean validation average-K accuracy (over K and seeds). */
+  grid: { point: TunePoint; valAvgKAccuracy: number | null; models: number }[];
+}
+
+/** Per method, the grid point with the best mean validation average-K accuracy (first on ties). */
+export function chooseTuning(points: readonly TunePoint[], records: readonly CompareRecord[]): TuningChoice[] {
+  const byMethod = new Map<string, TunePoint[]>();
+  for (const p of points) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p]);
+  return [...byMethod].map(([method, ps]) => {
+    const grid = ps.map((point) => {
+      const rs = records.filter((r) => r.method === point.label);
+      const v = rs.map((r) => r.valAvgKAccuracy).filter((x) => Number.isFinite(x));
+      return { point, valAvgKAccuracy: v.length ? v.reduce((a, b) => a + b, 0) / v.length : null, models: rs.length };
+    });
+    let best = grid[0]!;
+    for (const g of grid) if (g.valAvgKAccuracy !== null && (best.valAvgKAccuracy === null || g.valAvgKAccuracy > best.valAvgKAccuracy)) best = g;
+    return { method, chosen: best.point, grid };
+  });
+}
+
+/** The config with each tuned method's choice applied (and no tune section). */
+export function applyTuning(config: CompareConfig, choices: readonly TuningChoice[]): CompareConfig {
+  const { tune: _tune, ...rest } = config;
+  return {
+    ...rest,
+    methods: config.methods.map((m) => {
+      const c = choices.find((x) => x.method === m.label);
+      if (!c) return m;
+      const mc: MethodConfig = { ...m, options: { ...m.options, ...c.chosen.options } };
+      if (c.chosen.lr !== undefined) mc.optimizer = { ...(m.optimizer ?? config.optimizer), lr: c.chosen.lr };
+      return mc;
+    }),
+  };
+}
+
+function tuningMarkdown(choices: readonly TuningChoice[], t: NonNullable<CompareConfig['tune']>, epochs: number): string {
+  const lines = [
+    '# avgk compare: tuning on validation',
+    '',
+    `Each point trained on seeds ${t.seeds.join(', ')} for ${t.epochs ?? epochs} epochs; score = mean validation average-K accuracy over the config's K and the seeds (the test split is not used). The chosen point is in bold.`,
+    '',
+  ];
+  for (const c of choices) {
+    lines.push(`## ${c.method}`, '', '| point | val avg-K acc (%) | models |', '| --- | ---: | ---: |');
+    for (const g of c.grid) {
+      const p = g.point.label.slice(c.method.length + 1);
+      const chosen = g.point === c.chosen;
+      lines.push(`| ${chosen ? `**${p}**` : p} | ${fmtPct(g.valAvgKAccuracy)} | ${g.models} |`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export interface ExperimentResult extends CompareResult {
+  /** The tuning choices (config.tune), when there was a tuning stage. */
+  tuning?: TuningChoice[];
+}
+
+/**
+ * `avgk compare`: the tuning stage of config.tune (validation only, in outDir/tuning), then the
+ * test cells with each method's choice (runCompare). Without config.tune, runCompare alone.
+ */
+export async function runExperiment(config: CompareConfig, opts: RunCompareOptions = {}): Promise<ExperimentResult> {
+  const grid = tuningConfig(config);
+  if (!grid) return runCompare(config, opts);
+  const log = opts.log ?? (() => undefined);
+  const ds = opts.dataset ?? loadDataset(config.dataset as unknown as Record<string, unknown>);
+  const tdir = opts.outDir ? join(opts.outDir, 'tuning') : undefined;
+  log(`tuning: ${grid.points.length} grid points on validation (seeds ${config.tune!.seeds.join(', ')})`);
+  const t0 = performance.now();
+  const tr = await runCompare(grid.config, { ...opts, dataset: ds, outDir: tdir, split: 'val', report: false });
+  if (tr.interrupted) return tr;
+  const choices = chooseTuning(grid.points, tr.records);
+  const files = [...tr.files];
+  if (tdir) {
+    await writeJsonAtomic(join(tdir, 'tuning.json'), { tune: config.tune, choices: choices.map((c) => ({ method: c.method, chosen: c.chosen, grid: c.grid })) });
+    await writeFileAtomic(join(tdir, 'tuning.md'), tuningMarkdown(choices, config.tune!, config.epochs) + '\n');
+    files.push(join(tdir, 'tuning.json'), join(tdir, 'tuning.md'));
+  }
+  for (const c of choices) log(`tuning: ${c.method}: chose ${c.chosen.label.slice(c.method.length + 1)} (val ${fmtPct(c.grid.find((g) => g.point === c.chosen)!.valAvgKAccuracy)}%)`);
+  const notes = [
+    `Tuned on validation (${fmtSecs((performance.now() - t0) / 1000)}, seeds ${config.tune!.seeds.join(', ')}${tdir ? ', see tuning/tuning.md' : ''}): ${choices.map((c) => `${c.method} ${c.chosen.label.slice(c.method.length + 1)}`).join('; ')}.`,
+    ...(opts.notes ?? []),
+  ];
+  const res = await runCompare(applyTuning(config, choices), { ...opts, dataset: ds, notes });
+  return { ...res, trained: res.trained + tr.trained, reused: res.reused + tr.reused, files: [...files, ...res.files], tuning: choices };
 }

@@ -17,6 +17,8 @@ export interface MethodConfig {
   options: Record<string, number | string>;
   /** Name used in results (default: the method's name; must be unique). */
   label: string;
+  /** This method's optimiser when it differs from the config's (fields given are merged over it). */
+  optimizer?: OptimizerConfig;
 }
 
 export interface OptimizerConfig {
@@ -31,6 +33,19 @@ export type ScheduleConfig =
   | { name: 'cosine'; minLr?: number; warmup?: number }
   | { name: 'step'; milestones?: number[]; stepSize?: number; gamma?: number }
   | { name: 'constant' };
+
+/**
+ * A validation-only search run before the test cells: every method trains with each learning
+ * rate of `lr` and each value of every option in `options` that its schema has and its config
+ * does not fix, on `seeds` for `epochs`; each method then keeps the point with the best mean
+ * validation average-K accuracy (over K and seeds) for the test cells.
+ */
+export interface TuneConfig {
+  lr?: number[];
+  options?: Record<string, (number | string)[]>;
+  seeds: number[];
+  epochs?: number;
+}
 
 export interface CompareConfig {
   dataset: DatasetSpec;
@@ -49,9 +64,10 @@ export interface CompareConfig {
   evalBatchSize?: number;
   /** Free text kept in results (what the experiment is for). */
   description?: string;
+  tune?: TuneConfig;
 }
 
-const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', '$schema', 'comment'];
+const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', 'tune', '$schema', 'comment'];
 
 /** A compare configuration that does not validate (a UsageError: code ERR_AVGK_USAGE). */
 export class ConfigError extends UsageError {}
@@ -132,7 +148,7 @@ function validateDataset(raw: unknown): DatasetSpec {
   return spec;
 }
 
-function validateMethods(raw: unknown): MethodConfig[] {
+function validateMethods(raw: unknown, baseOptimizer: OptimizerConfig): MethodConfig[] {
   const field = 'config.methods';
   if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of method names or {name, options} objects, got ${show(raw)}`);
   const expected = `(expected ${METHOD_NAMES.join(', ')})`;
@@ -141,9 +157,20 @@ function validateMethods(raw: unknown): MethodConfig[] {
     let name: unknown;
     let options: Record<string, unknown> = {};
     let label: unknown;
+    let optimizer: OptimizerConfig | undefined;
     if (typeof m === 'string') name = m;
     else if (isObj(m)) {
-      checkKeys(m, ['name', 'options', 'label'], f);
+      checkKeys(m, ['name', 'options', 'label', 'optimizer'], f);
+      if (m.optimizer !== undefined) {
+        if (!isObj(m.optimizer)) fail(`${f}.optimizer`, `must be an object (fields merged over config.optimizer), got ${show(m.optimizer)}`);
+        // another optimiser replaces the config's; the same one takes the fields given over it
+        const merged = m.optimizer.name === undefined || m.optimizer.name === baseOptimizer.name ? { ...baseOptimizer, ...m.optimizer } : m.optimizer;
+        if (merged.name === 'adam') {
+          delete (merged as Record<string, unknown>).momentum;
+          delete (merged as Record<string, unknown>).nesterov;
+        }
+        optimizer = validateOptimizer(merged, `${f}.optimizer`);
+      }
       name = m.name;
       if (m.options !== undefined) {
         if (!isObj(m.options)) fail(`${f}.options`, `must be an object, got ${show(m.options)}`);
@@ -166,14 +193,16 @@ function validateMethods(raw: unknown): MethodConfig[] {
     if (label !== undefined && (typeof label !== 'string' || !/^[\w.+:=/-][\w .+:=/,()-]{0,63}$/.test(label) || label === 'bayes')) {
       fail(`${f}.label`, `must be a short name (letters, digits, . + : = / - _ , ( ) and spaces; not "bayes"), got ${show(label)}`);
     }
-    return { name: mn, options: o, label: (label as string | undefined) ?? '' };
+    const mc: MethodConfig = { name: mn, options: o, label: (label as string | undefined) ?? '' };
+    if (optimizer) mc.optimizer = optimizer;
+    return mc;
   });
   // default labels: the name when unique, else name(opt=value,...)
   const counts = new Map<string, number>();
   for (const m of out) counts.set(m.name, (counts.get(m.name) ?? 0) + 1);
   for (const m of out) {
     if (m.label) continue;
-    const opts = Object.entries(m.options).map(([k, v]) => `${k}=${v}`).join(',');
+    const opts = [...Object.entries(m.options), ...(m.optimizer ? [['lr', m.optimizer.lr]] : [])].map(([k, v]) => `${k}=${v}`).join(',');
     m.label = counts.get(m.name)! > 1 && opts ? `${m.name}(${opts})` : m.name;
   }
   const seen = new Map<string, number>();
@@ -206,8 +235,7 @@ function validateKs(raw: unknown, c: number, methods: MethodConfig[]): number[] 
   });
 }
 
-function validateSeeds(raw: unknown): number[] {
-  const field = 'config.seeds';
+function validateSeeds(raw: unknown, field = 'config.seeds'): number[] {
   if (!Array.isArray(raw) || raw.length === 0) fail(field, `must be a non-empty array of integer seeds, got ${show(raw)}`);
   const seen = new Set<number>();
   return raw.map((s, i) => {
@@ -236,8 +264,7 @@ function validateModel(raw: unknown): ModelSpec {
   return spec;
 }
 
-function validateOptimizer(raw: unknown): OptimizerConfig {
-  const field = 'config.optimizer';
+function validateOptimizer(raw: unknown, field = 'config.optimizer'): OptimizerConfig {
   if (!isObj(raw)) fail(field, `must be an object {name: "sgd" | "adam", lr, momentum?, nesterov?, weightDecay?}, got ${show(raw)}`);
   if (raw.name !== 'sgd' && raw.name !== 'adam') fail(`${field}.name`, `unknown optimizer ${show(raw.name)} (expected sgd, adam)`);
   checkKeys(raw, raw.name === 'sgd' ? ['name', 'lr', 'momentum', 'nesterov', 'weightDecay'] : ['name', 'lr', 'weightDecay'], field);
@@ -283,19 +310,57 @@ function validateSchedule(raw: unknown, epochs: number): ScheduleConfig {
   }
 }
 
+function validateTune(raw: unknown, methods: MethodConfig[], schedule: ScheduleConfig): TuneConfig {
+  const field = 'config.tune';
+  if (!isObj(raw)) fail(field, `must be an object {seeds, epochs?, lr?: [...], options?: {name: [...]}}, got ${show(raw)}`);
+  checkKeys(raw, ['seeds', 'epochs', 'lr', 'options'], field);
+  const t: TuneConfig = { seeds: validateSeeds(raw.seeds, `${field}.seeds`) };
+  const minEpochs = schedule.name === 'cosine' && schedule.warmup ? schedule.warmup + 1 : 1;
+  if (raw.epochs !== undefined) t.epochs = int(raw.epochs, `${field}.epochs`, minEpochs, 100000);
+  const list = (v: unknown, f: string): unknown[] => {
+    if (!Array.isArray(v) || v.length === 0) fail(f, `must be a non-empty array of values to try, got ${show(v)}`);
+    if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length) fail(f, `has a repeated value: ${show(v)}`);
+    return v;
+  };
+  if (raw.lr !== undefined) t.lr = list(raw.lr, `${field}.lr`).map((x, i) => num(x, `${field}.lr[${i}]`, (y) => y > 0, 'a number > 0'));
+  if (raw.options !== undefined) {
+    if (!isObj(raw.options)) fail(`${field}.options`, `must be an object {option: [values]}, got ${show(raw.options)}`);
+    t.options = {};
+    for (const [name, values] of Object.entries(raw.options)) {
+      const f = `${field}.options.${name}`;
+      const vs = list(values, f) as (number | string)[];
+      const users = methods.filter((m) => methodDef(m.name).options[name] !== undefined);
+      if (users.length === 0) fail(f, `no method of config.methods has an option "${name}"`);
+      // each value must be valid for every method that has the option
+      for (const m of users) {
+        vs.forEach((v) => {
+          try {
+            resolveOptions(methodDef(m.name), { ...m.options, [name]: v }, `${field}.options`);
+          } catch (e) {
+            throw new ConfigError((e as Error).message);
+          }
+        });
+      }
+      t.options[name] = vs;
+    }
+  }
+  if (t.lr === undefined && t.options === undefined) fail(field, 'give lr and/or options to search');
+  return t;
+}
+
 /** Validates a parsed config object; throws a ConfigError whose one-line message names the field. */
 export function validateCompareConfig(raw: unknown): CompareConfig {
   if (!isObj(raw)) fail('config', `must be a JSON object, got ${show(raw)}`);
   checkKeys(raw, TOP_KEYS, 'config');
   const dataset = validateDataset(raw.dataset);
   const c = datasetNumClasses(dataset);
-  const methods = validateMethods(raw.methods);
+  const optimizer = validateOptimizer(raw.optimizer);
+  const methods = validateMethods(raw.methods, optimizer);
   const ks = validateKs(raw.ks, c, methods);
   const seeds = validateSeeds(raw.seeds === undefined ? [0] : raw.seeds);
   const model = validateModel(raw.model);
   const epochs = int(raw.epochs, 'config.epochs', 1, 100000);
   const batchSize = int(raw.batchSize, 'config.batchSize', 1, 1 << 20);
-  const optimizer = validateOptimizer(raw.optimizer);
   const schedule = validateSchedule(raw.schedule, epochs);
   const cfg: CompareConfig = { dataset, methods, ks, seeds, model, epochs, batchSize, optimizer, schedule };
   if (raw.threads !== undefined) cfg.threads = int(raw.threads, 'config.threads', 1, 1024);
@@ -312,6 +377,7 @@ export function validateCompareConfig(raw: unknown): CompareConfig {
     if (typeof raw.description !== 'string') fail('config.description', `must be a string, got ${show(raw.description)}`);
     cfg.description = raw.description;
   }
+  if (raw.tune !== undefined) cfg.tune = validateTune(raw.tune, methods, schedule);
   if (model.name !== 'mlp' && dataset.name === 'synthetic' && (dataset as { image?: unknown }).image === undefined) {
     fail('config.model.name', `model "${model.name}" needs image inputs; synthetic data are vectors unless dataset.image is set`);
   }

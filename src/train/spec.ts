@@ -53,8 +53,9 @@ export function cellSpecs(config: CompareConfig): RunSpec[] {
   };
   for (const seed of config.seeds) {
     for (const m of config.methods) {
-      if (methodDef(m.name).kIndependent) out.push({ ...base, method: m, ks: [...config.ks], seed });
-      else for (const k of config.ks) out.push({ ...base, method: m, ks: [k], seed });
+      const run = { ...base, optimizer: m.optimizer ?? config.optimizer, method: m, seed };
+      if (methodDef(m.name).kIndependent) out.push({ ...run, ks: [...config.ks] });
+      else for (const k of config.ks) out.push({ ...run, ks: [k] });
     }
   }
   return out;
@@ -63,7 +64,7 @@ export function cellSpecs(config: CompareConfig): RunSpec[] {
 /** The one-cell compare config that runs `spec` (for `avgk compare` and config validation). */
 export function specToConfig(spec: RunSpec): CompareConfig {
   const c: CompareConfig = {
-    dataset: spec.dataset, methods: [spec.method], ks: [...spec.ks], seeds: [spec.seed], model: spec.model,
+    dataset: spec.dataset, methods: [{ name: spec.method.name, options: spec.method.options, label: spec.method.label }], ks: [...spec.ks], seeds: [spec.seed], model: spec.model,
     epochs: spec.epochs, batchSize: spec.batchSize, optimizer: spec.optimizer, schedule: spec.schedule, augment: spec.augment,
   };
   if (spec.evalBatchSize !== undefined) c.evalBatchSize = spec.evalBatchSize;
