@@ -170,6 +170,48 @@ describe('loss values against the formulas of docs/method.md', () => {
     }
   });
 
+  it('two-head schedules: warm-up epochs are cross-entropy only, then μ ramps linearly', () => {
+    const a2 = separatedLogits(B, C, new Rng(5));
+    const probs = Float32Array.from(softmaxRows(a2, B, C));
+    const t = pseudoLabels(probs, y, B, C, K);
+    let s = 0;
+    for (let e = 0; e < B * C; e++) s += bce(z[e], t[e]);
+    const ce = ceRef(a2, y, B, C);
+    const m = make('two-head', { mu: 0.6, warmup: 2, muRamp: 3 });
+    const at = (epoch: number) => m.loss(outputs(a2, z, B, C), { labels: y, indices: Int32Array.from({ length: B }, (_, i) => i), epoch, epochs: 10 }).item();
+    for (const [epoch, mu] of [[0, 0], [1, 0], [2, 0.2], [3, 0.4], [4, 0.6], [9, 0.6]]) expect(at(epoch), `epoch ${epoch}`).toBeCloseTo(ce + (mu * s) / B, 4);
+    // a direct call without an epoch uses μ
+    expect(lossValue(m, a2, z, y, B, C)).toBeCloseTo(ce + (0.6 * s) / B, 4);
+    expect(() => make('two-head', { warmup: 1.5 })).toThrow(/warmup: must be a whole number, got 1\.5/);
+  });
+
+  it("two-head source 'prev-epoch': the first epoch uses each batch's threshold, later ones the previous epoch's mean", () => {
+    const rng2 = new Rng(21);
+    const batches = [0, 1, 2].map(() => ({ a: separatedLogits(B, C, rng2), y: randLabels(B, C, rng2) }));
+    const m = make('two-head', { source: 'prev-epoch', mu: 1 });
+    const loss = (i: number, epoch: number) => m.loss(outputs(batches[i]!.a, z, B, C), { labels: batches[i]!.y, indices: Int32Array.from({ length: B }, (_, j) => j), epoch, epochs: 3 }).item();
+    const batchRule = make('two-head', { mu: 1 });
+    // epoch 0: identical to the batch rule; remember each batch's threshold (the (K−1)·B-th largest non-true probability)
+    const lambdas: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      expect(loss(i, 0)).toBeCloseTo(lossValue(batchRule, batches[i]!.a, z, batches[i]!.y, B, C), 5);
+      const p = softmaxRows(batches[i]!.a, B, C);
+      const others = Array.from(p).filter((_, e) => e % C !== batches[i]!.y[Math.floor(e / C)]).sort((u, v) => v - u);
+      lambdas.push(others[Math.round((K - 1) * B) - 1]!);
+    }
+    const lambda = Math.fround(lambdas.reduce((u, v) => Math.fround(u + v), 0) / 3);
+    // epoch 1: targets = 1[p ≥ λ̄] ∪ the true labels
+    const p = softmaxRows(batches[0]!.a, B, C);
+    let s = 0;
+    for (let e = 0; e < B * C; e++) s += bce(z[e], p[e] >= lambda || batches[0]!.y[Math.floor(e / C)] === e % C ? 1 : 0);
+    expect(loss(0, 1)).toBeCloseTo(ceRef(batches[0]!.a, batches[0]!.y, B, C) + s / B, 4);
+    // the threshold state checkpoints and restores exactly
+    const state = m.stateDict!();
+    const m2 = make('two-head', { source: 'prev-epoch', mu: 1 });
+    m2.loadStateDict!(state);
+    expect(m2.loss(outputs(batches[1]!.a, z, B, C), { labels: batches[1]!.y, indices: Int32Array.from({ length: B }, (_, j) => j), epoch: 1, epochs: 3 }).item()).toBe(loss(1, 1));
+  });
+
   it('ROLE: initialisation, loss formula, and the label estimator steps at 10× the learning rate', () => {
     const n = 6;
     const m = createMethod('role', { k: K, numClasses: C, numTrain: n, rng: new Rng(7) });

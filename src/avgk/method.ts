@@ -21,6 +21,9 @@ export interface LossContext {
   labels: Int32Array;
   /** Indices of the batch's samples in the training split (ROLE keeps a row per sample). */
   indices: Int32Array;
+  /** The epoch (0-based) and the number of epochs, for methods with schedules (fit sets them). */
+  epoch?: number;
+  epochs?: number;
 }
 
 export interface AvgKMethod {

@@ -168,7 +168,7 @@ export function* fitSteps(
       // one memory scope per step: on the GPU the step's activations and gradients are freed here
       const lv = tidy(() => {
         const out = model.forward(new Tensor(hostToDevice(device, xb), [bs, ...shape]));
-        const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx) });
+        const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs });
         const v = loss.item();
         if (!Number.isFinite(v)) throw new Error(`fit: the loss became ${v} at epoch ${epoch + 1}, batch ${b + 1} (lower the learning rate?)`);
         optimizer.zeroGrad();

@@ -133,6 +133,12 @@ function geMask(a: Tensor, b: Tensor): Tensor {
   return binaryRaw('compare', Binary.ge, a, b);
 }
 
+/** 1 where a ≥ b (broadcast; 0 where either is NaN), else 0, as float32. No gradient. */
+export function ge(aIn: TensorLike, bIn: TensorLike): Tensor {
+  const device = aIn instanceof Tensor ? aIn.device : bIn instanceof Tensor ? bIn.device : 'cpu';
+  return geMask(asTensor('ge', aIn, device), asTensor('ge', bIn, device));
+}
+
 /** Clamp into [lo, hi]; the gradient is passed where lo < x < hi (and at the bounds, as PyTorch). */
 export function clamp(x: Tensor, lo: number, hi: number): Tensor {
   if (typeof lo !== 'number' || typeof hi !== 'number' || Number.isNaN(lo) || Number.isNaN(hi) || lo > hi) {

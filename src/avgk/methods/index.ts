@@ -36,6 +36,7 @@ function show(v: unknown): string {
 export function optionError(def: OptionDef, v: unknown): string | null {
   if (def.type === 'enum') return typeof v === 'string' && def.choices.includes(v) ? null : `must be one of ${def.choices.map((c) => `"${c}"`).join(', ')}, got ${show(v)}`;
   if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number, got ${show(v)}`;
+  if (def.integer && !Number.isInteger(v)) return `must be a whole number, got ${show(v)}`;
   const lo = def.minExclusive ? v > def.min : v >= def.min;
   const hi = def.max === undefined || (def.maxExclusive ? v < def.max : v <= def.max);
   if (lo && hi) return null;

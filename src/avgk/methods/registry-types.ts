@@ -9,7 +9,7 @@ import type { AvgKMethod } from '../losses.js';
 
 /** One option of a method: a number in a range, or one of a few names. */
 export type OptionDef =
-  | { type: 'number'; default: number; doc: string; min: number; max?: number; maxExclusive?: boolean; minExclusive?: boolean }
+  | { type: 'number'; default: number; doc: string; min: number; max?: number; maxExclusive?: boolean; minExclusive?: boolean; integer?: boolean }
   | { type: 'enum'; default: string; doc: string; choices: readonly string[] };
 
 export type OptionsSchema = Readonly<Record<string, OptionDef>>;

@@ -4,11 +4,23 @@
  */
 import { noGrad } from '../../autograd/grad-mode.js';
 import { softmax } from '../../autograd/ops/softmax.js';
-import { affine } from '../../autograd/ops/elementwise.js';
+import { affine, ge, maximum } from '../../autograd/ops/elementwise.js';
+import { kthLargest } from '../../autograd/ops/select.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { softmaxCrossEntropy, sigmoidBce, type BceReduction } from '../../autograd/ops/loss.js';
 import { pseudoLabelTargets, type PseudoLabelVariant } from '../pseudo-labels.js';
-import { checkOutputs } from '../method.js';
+import { checkOutputs, oneHotOn } from '../method.js';
 import type { MethodDef } from './registry-types.js';
+
+/**
+ * μ at an epoch: 0 during the `warmup` epochs (cross-entropy only), then ramped linearly over
+ * `muRamp` epochs (μ·1/muRamp, μ·2/muRamp, …) up to μ. Without an epoch (a direct call), μ.
+ */
+export function muAt(mu: number, warmup: number, muRamp: number, epoch: number | undefined): number {
+  if (epoch === undefined) return mu;
+  if (epoch < warmup) return 0;
+  return muRamp > 0 ? mu * Math.min(1, (epoch - warmup + 1) / muRamp) : mu;
+}
 
 export const twoHeadMethod: MethodDef<'two-head'> = {
   name: 'two-head',
@@ -22,6 +34,12 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     wNeg: { type: 'number', default: 1, min: 0, doc: 'weight of the BCE terms of negative pseudo-labels' },
     reduction: { type: 'enum', default: 'batchmean', choices: ['batchmean', 'mean'], doc: 'BCE reduction: per-sample sum averaged over the batch, or mean over entries' },
     variant: { type: 'enum', default: 'true-plus-topk', choices: ['true-plus-topk', 'batch-topk'], doc: 'pseudo-labels: the true label plus the batch top (K-1)·B, or the batch top K·B' },
+    warmup: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs of cross-entropy only before the BCE term starts' },
+    muRamp: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs over which μ rises linearly to its value after the warm-up (0: at once)' },
+    source: {
+      type: 'enum', default: 'batch', choices: ['batch', 'prev-epoch'],
+      doc: "pseudo-label threshold: each batch's own top-K·B, or the mean batch threshold of the previous epoch (the first epoch uses the batch's)",
+    },
   },
   minK: (o) => (o.variant === 'batch-topk' ? 0 : 1),
   create({ k, numClasses: c, options }) {
@@ -30,17 +48,66 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     const wNeg = options.wNeg as number;
     const reduction = options.reduction as BceReduction;
     const variant = options.variant as PseudoLabelVariant;
+    const warmup = options.warmup as number;
+    const muRamp = options.muRamp as number;
+    const source = options.source as 'batch' | 'prev-epoch';
+    // prev-epoch: the running mean of this epoch's batch thresholds, and the previous epoch's
+    let epochSeen = -1;
+    let lambdaSum = 0;
+    let lambdaCount = 0;
+    let prevLambda = NaN;
+    const batchThreshold = (p: Tensor, labels: Int32Array): number => {
+      const [rows] = p.shape as [number, number];
+      if (variant === 'batch-topk') return kthLargest(p, Math.max(1, Math.round(k * rows)));
+      const m = Math.round((k - 1) * rows);
+      if (m < 1) return Infinity;
+      const mask = new Uint8Array(rows * c).fill(1);
+      for (let i = 0; i < rows; i++) mask[i * c + labels[i]!] = 0;
+      return kthLargest(p, m, mask);
+    };
     return {
-      name: 'two-head', scoreHead: 'multilabel', kIndependent: false, options: { k, mu, wPos, wNeg, reduction, variant },
+      name: 'two-head', scoreHead: 'multilabel', kIndependent: false,
+      options: { k, mu, wPos, wNeg, reduction, variant, warmup, muRamp, source },
       loss(out, ctx) {
         checkOutputs('two-head', out, ctx, c);
         const ce = softmaxCrossEntropy(out.softmax, ctx.labels);
+        const m = muAt(mu, warmup, muRamp, ctx.epoch);
+        if (m === 0 && warmup > 0) return ce;
         // on the logits' device: the pseudo-labels never leave the GPU
-        const targets = noGrad(() => pseudoLabelTargets(softmax(out.softmax), ctx.labels, k, variant));
+        const targets = noGrad(() => {
+          const p = softmax(out.softmax);
+          if (source === 'batch') return pseudoLabelTargets(p, ctx.labels, k, variant);
+          const epoch = ctx.epoch ?? 0;
+          // float32 arithmetic: the state checkpoints exactly, so a resumed run is bit-identical
+          if (epoch !== epochSeen) {
+            if (lambdaCount > 0) prevLambda = Math.fround(lambdaSum / lambdaCount);
+            epochSeen = epoch;
+            lambdaSum = 0;
+            lambdaCount = 0;
+          }
+          const lb = batchThreshold(p, ctx.labels);
+          if (Number.isFinite(lb)) {
+            lambdaSum = Math.fround(lambdaSum + lb);
+            lambdaCount++;
+          }
+          if (Number.isNaN(prevLambda)) return pseudoLabelTargets(p, ctx.labels, k, variant);
+          const t = ge(p, prevLambda);
+          return variant === 'batch-topk' ? t : maximum(t, oneHotOn(p.device, ctx.labels, c));
+        });
         const weights = wPos !== 1 || wNeg !== 1 ? noGrad(() => affine(targets, wPos - wNeg, wNeg)) : null;
         const bce = sigmoidBce(out.multilabel, targets, { weights, reduction });
-        return mu === 1 ? ce.add(bce) : ce.add(bce.mul(mu));
+        return m === 1 ? ce.add(bce) : ce.add(bce.mul(m));
       },
+      ...(source === 'prev-epoch'
+        ? {
+            stateDict: () => ({ 'two-head.lambda': Float32Array.from([epochSeen, lambdaSum, lambdaCount, prevLambda]) }),
+            loadStateDict(state: Record<string, Float32Array>) {
+              const v = state['two-head.lambda'];
+              if (!v || v.length !== 4) throw new Error('two-head: the checkpoint lacks the pseudo-label threshold state (two-head.lambda)');
+              [epochSeen, lambdaSum, lambdaCount, prevLambda] = [v[0]!, v[1]!, v[2]!, v[3]!];
+            },
+          }
+        : {}),
     };
   },
 };
