@@ -133,13 +133,25 @@ describe('Rng', () => {
 describe('Fashion-MNIST (default cache dir, built on first use)', () => {
   let first: Dataset;
 
-  it('resolves the cache dir: env AVGK_CACHE_DIR, else <package root>/.cache/avgk', () => {
-    expect(withCacheEnv(cacheDir, () => resolveCacheDir())).toBe(path.resolve(cacheDir));
-    expect(resolveCacheDir('/some/where')).toBe(path.resolve('/some/where'));
-    const dir = withCacheEnv(undefined, () => resolveCacheDir());
-    expect(dir.endsWith(path.join('.cache', 'avgk'))).toBe(true);
-    const pj = JSON.parse(fs.readFileSync(path.join(dir, '..', '..', 'package.json'), 'utf8')) as { name: string };
-    expect(pj.name).toBe('avgk');
+  it('resolves the cache dir: AVGK_CACHE_DIR, else $XDG_CACHE_HOME/avgk, else ~/.cache/avgk; never the package', () => {
+    const savedXdg = process.env.XDG_CACHE_HOME;
+    const setXdg = (v: string | undefined) => {
+      if (v === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = v;
+    };
+    try {
+      setXdg(path.join(tmpRoot, 'xdg'));
+      expect(withCacheEnv(cacheDir, () => resolveCacheDir())).toBe(path.resolve(cacheDir));
+      expect(resolveCacheDir('/some/where')).toBe(path.resolve('/some/where'));
+      expect(withCacheEnv(undefined, () => resolveCacheDir())).toBe(path.join(tmpRoot, 'xdg', 'avgk'));
+      // a relative XDG_CACHE_HOME is invalid by the XDG spec and ignored
+      setXdg('relative/xdg');
+      expect(withCacheEnv(undefined, () => resolveCacheDir())).toBe(path.join(os.homedir(), '.cache', 'avgk'));
+      setXdg(undefined);
+      expect(withCacheEnv(undefined, () => resolveCacheDir())).toBe(path.join(os.homedir(), '.cache', 'avgk'));
+    } finally {
+      setXdg(savedXdg);
+    }
   });
 
   it('loads the documented split (building the cache if needed)', () => {

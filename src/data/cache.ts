@@ -55,15 +55,16 @@ export class CacheError extends DataError {
 }
 
 /**
- * Cache directory: explicit argument, else env AVGK_CACHE_DIR, else `<package root>/.cache/avgk`,
- * else `~/.cache/avgk` when the package root cannot be found.
+ * Cache directory: explicit argument, else env AVGK_CACHE_DIR, else `$XDG_CACHE_HOME/avgk` (when
+ * XDG_CACHE_HOME is an absolute path), else `~/.cache/avgk`. The user's cache folder, never the
+ * package's own folder: an installed package may be read-only, shared or reinstalled.
  */
 export function resolveCacheDir(explicit?: string): string {
   if (explicit) return path.resolve(explicit);
   const env = process.env.AVGK_CACHE_DIR;
   if (env && env.length > 0) return path.resolve(env);
-  const root = findPackageRoot();
-  if (root) return path.join(root, '.cache', 'avgk');
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'avgk');
   return path.join(os.homedir(), '.cache', 'avgk');
 }
 

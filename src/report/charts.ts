@@ -4,11 +4,14 @@
  * Rendering is offline: specs carry their data inline, the Vega loader refuses every URL, and
  * text is measured by Vega's built-in estimate (no canvas, no fonts downloaded).
  */
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
-import type { TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
 
-export type { TopLevelSpec };
+/**
+ * A Vega-Lite specification (vega-lite's TopLevelSpec), typed loosely so that avgk's public types
+ * do not need vega-lite: vega and vega-lite are optional peer dependencies, loaded on first render.
+ */
+export type TopLevelSpec = { [key: string]: any };
 
 /** Font stack for chart text; whatever the viewer has installed is used. */
 export const CHART_FONT =
@@ -327,7 +330,27 @@ export interface RenderResult {
   warnings: string[];
 }
 
-function collectingLogger(sink: string[]): vega.LoggerInterface {
+type VegaLibs = { vega: typeof Vega; vl: typeof VegaLite };
+let libs: Promise<VegaLibs> | undefined;
+
+/** vega and vega-lite, imported on first use (27 MB: optional peer dependencies of avgk). */
+function chartLibs(): Promise<VegaLibs> {
+  libs ??= Promise.all([import('vega'), import('vega-lite')]).then(
+    ([vega, vl]) => ({ vega, vl }),
+    (e: unknown) => {
+      libs = undefined;
+      if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+      throw new Error(
+        'charts need the npm packages "vega" and "vega-lite" (optional peer dependencies of avgk): ' +
+          `run \`npm install vega@~5.33.0 vega-lite@~5.23.0\`, or pass --no-report to avgk train / compare (${(e as Error).message})`,
+        { cause: e },
+      );
+    },
+  );
+  return libs;
+}
+
+function collectingLogger(sink: string[], vega: typeof Vega): Vega.LoggerInterface {
   let level = vega.Warn;
   const push = (kind: string) => (...args: readonly unknown[]) => {
     sink.push(`${kind}: ${args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')}`);
@@ -353,11 +376,11 @@ function collectingLogger(sink: string[]): vega.LoggerInterface {
       return logger;
     },
   };
-  return logger as unknown as vega.LoggerInterface;
+  return logger as unknown as Vega.LoggerInterface;
 }
 
 /** A Vega loader that refuses every external resource: charts must carry their data inline. */
-function offlineLoader(): vega.Loader {
+function offlineLoader(vega: typeof Vega): Vega.Loader {
   const refuse = (uri: string): Promise<never> => Promise.reject(new Error(`offline chart rendering: refusing to load ${JSON.stringify(uri)}`));
   const base = vega.loader();
   base.load = (uri: string) => refuse(uri);
@@ -369,10 +392,11 @@ function offlineLoader(): vega.Loader {
 
 /** Compile a Vega-Lite spec and render it to an SVG string, returning warnings too. */
 export async function renderSvgWithWarnings(spec: TopLevelSpec): Promise<RenderResult> {
+  const { vega, vl } = await chartLibs();
   const warnings: string[] = [];
-  const logger = collectingLogger(warnings);
-  const compiled = vl.compile(spec, { logger: logger as never }).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader(), logger, logLevel: vega.Warn });
+  const logger = collectingLogger(warnings, vega);
+  const compiled = vl.compile(spec as VegaLite.TopLevelSpec, { logger: logger as never }).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader(vega), logger, logLevel: vega.Warn });
   try {
     const svg = await view.toSVG();
     return { svg, warnings };
