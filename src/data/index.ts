@@ -9,7 +9,7 @@
 import { AvgkError, DataError, UsageError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
-import { generateSynthetic, SYNTHETIC_DEFAULTS, type SyntheticOptions } from './synthetic.js';
+import { generateSynthetic, SYNTHETIC_DEFAULTS, SYNTHETIC_EXTRA_KEYS, type SyntheticOptions } from './synthetic.js';
 import { applyBlockLabelNoise, applyLongTail, applyNormalize } from './transforms.js';
 import type { Dataset } from './types.js';
 
@@ -61,7 +61,7 @@ const ALLOWED: Record<DatasetName, string[]> = {
   mnist: [...IMAGE_KEYS, 'cacheDir', 'sourceDir', 'rebuildCache'],
   cifar100: [...IMAGE_KEYS, 'dir', 'label'],
   cifar10: [...IMAGE_KEYS, 'dir'],
-  synthetic: [...COMMON_KEYS, ...Object.keys(SYNTHETIC_DEFAULTS), 'image'],
+  synthetic: [...COMMON_KEYS, ...Object.keys(SYNTHETIC_DEFAULTS), 'image', ...SYNTHETIC_EXTRA_KEYS],
 };
 
 function isObj(v: unknown): v is Record<string, unknown> {

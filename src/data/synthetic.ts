@@ -13,9 +13,26 @@
  * evaluated in double precision with logsumexp on the stored float32 vector x, then stored as
  * float32 (n × C) in `posterior.{train,val,test}`.
  *
- * Random streams: master = new Rng(seed); model, train, val, test and image-map generators are
- * master.fork() in that order, so e.g. changing nTrain does not change the val/test samples,
+ * Random streams: master = new Rng(seed); model, train, val, test, image-map and few-shot
+ * generators are master.fork() in that order (the class σ and the warp use two forks of the
+ * model stream taken after the priors), so e.g. changing nTrain does not change the val/test samples,
  * and turning `image` on/off does not change any vector or label.
+ *
+ * Harder variants (all off by default; absent ⇒ bit-identical data):
+ *   covariance 'isotropic' | 'diagonal': x | y ~ N(μ_y, diag(σ_y²)) with σ_{y} (one per class) or
+ *     σ_{y,k} (one per class and dimension) log-uniform in sigmaRange = [lo, hi] (from the model
+ *     stream), so log η_j(x) = log π_j − Σ_k [(x_k − μ_jk)² / (2σ_jk²) + log σ_jk] + const is
+ *     quadratic in x; `sigma` is not used then.
+ *   warp {beta, layers}: the observed vector is x = φ(z), z the Gaussian-mixture sample above,
+ *     φ = h_L ∘ … ∘ h_1, h_l(u) = R_lᵀ g_l(R_l u), R_l seeded rotations, g_l(t)_k = t_k +
+ *     beta·tanh(t_k − b_lk) with offsets b_lk ~ N(0, sepSuper²). g_l is strictly increasing for
+ *     beta > −1 (g' ≥ min(1, 1 + beta)) and onto, so φ is a smooth bijection; the Jacobian of
+ *     φ⁻¹ is common to all classes and cancels, hence η(x) = η(φ⁻¹(x)) = η(z): the posterior
+ *     is that of the float32 latent z (x is φ(z) rounded to float32).
+ *   fewShot {classes: m, perClass: [lo, hi]}: the m classes of largest Zipf rank (smallest
+ *     prior) keep n_c ~ U{lo..hi} of their training samples (uniform subsample, order kept; all
+ *     if fewer). Val/test are untouched. As in transforms.applyLongTail, the training posterior
+ *     uses the training split's prior π_c·kept_c/available_c; val/test use π.
  *
  * Images: with `image = {size, channels}` the d-vector is mapped to x_img = Q x with
  * Q (P × d, P = channels·size²) having orthonormal columns, so x = Qᵀ x_img and the posterior
@@ -34,6 +51,21 @@ export interface SyntheticImageOptions {
   basis?: 'smooth' | 'random';
 }
 
+/** Covariance of x | y: 'shared' σ²I (default), or per class: σ_y²I or diag(σ_y1², …, σ_yd²). */
+export type SyntheticCovariance = 'shared' | 'isotropic' | 'diagonal';
+
+/** x = φ(z): `layers` (default 2) rotated elementwise maps t + beta·tanh(t − b); beta > −1. */
+export interface SyntheticWarpOptions {
+  beta: number;
+  layers?: number;
+}
+
+/** The `classes` smallest-prior classes keep U{lo..hi} training samples (perClass default [2, 10]). */
+export interface SyntheticFewShotOptions {
+  classes: number;
+  perClass?: [number, number];
+}
+
 export interface SyntheticOptions {
   numClasses: number;
   numSuperclasses: number;
@@ -47,6 +79,27 @@ export interface SyntheticOptions {
   nTest: number;
   seed: number;
   image?: SyntheticImageOptions;
+  /**
+   * Covariance of x | y (default 'shared': σ²I). 'isotropic' / 'diagonal' draw σ_y or σ_{y,k}
+   * log-uniform in `sigmaRange`; log η is then quadratic in x, so a softmax-linear model is
+   * misspecified. `sigma` must be absent then.
+   */
+  covariance?: SyntheticCovariance;
+  /** [lo, hi], 0 < lo ≤ hi: range of the class standard deviations; required for (only for) covariance 'isotropic' / 'diagonal' */
+  sigmaRange?: [number, number];
+  /**
+   * Observe x = φ(z) for a seeded smooth bijection φ of the Gaussian-mixture sample z (beta > −1,
+   * layers integer in [0, 64], default 2). η(x) = η(z) exactly. null / absent / layers 0: no warp.
+   */
+  warp?: SyntheticWarpOptions | null;
+  /**
+   * The `classes` (integer in [0, C − 1]) smallest-prior classes keep exactly n_c ~ U{lo..hi}
+   * training samples (perClass integers 1 ≤ lo ≤ hi, default [2, 10]; all of them if fewer were
+   * drawn, listed in meta.fewShot.classesShort). Only the training split changes: val and test
+   * keep the generator's prior π (the Zipf law), the training posterior uses the training prior.
+   * null / absent / classes 0: no few-shot classes.
+   */
+  fewShot?: SyntheticFewShotOptions | null;
 }
 
 export const SYNTHETIC_DEFAULTS: SyntheticOptions = {
@@ -76,7 +129,22 @@ export interface SyntheticModel {
   /** rank (1..C) of each class in the Zipf law */
   ranks: Int32Array;
   superclassOf: Int32Array;
+  /** C × d class standard deviations; null for the shared σ */
+  scales: Float64Array | null;
+  /** the map φ of the warp option; null when off */
+  warp: SyntheticWarp | null;
 }
+
+export interface SyntheticWarp {
+  beta: number;
+  /** per layer: R_l (d × d orthogonal, row-major) */
+  rotations: Float64Array[];
+  /** per layer: offsets b_l (d) */
+  offsets: Float64Array[];
+}
+
+/** The names of the harder-variant options (allowed dataset keys besides SYNTHETIC_DEFAULTS and image). */
+export const SYNTHETIC_EXTRA_KEYS = ['covariance', 'sigmaRange', 'warp', 'fewShot'] as const;
 
 function fail(field: string, msg: string, v: unknown): never {
   throw new Error(`dataset.${field}: ${msg}, got ${JSON.stringify(v) ?? String(v)}`);
@@ -115,7 +183,43 @@ export function resolveSyntheticOptions(opts: Partial<SyntheticOptions>): Synthe
     if (o.dim > P) fail('dim', `must be ≤ ${P} (pixels of the image) for an injective map`, o.dim);
     for (const k of Object.keys(im)) if (!['size', 'channels', 'basis'].includes(k)) fail(`image.${k}`, 'unknown option', (im as unknown as Record<string, unknown>)[k]);
   }
+  validateExtras(o, opts);
   return o;
+}
+
+function checkObjectKeys(v: unknown, field: string, allowed: string[], shape: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(field, `must be an object ${shape} or null`, v);
+  const obj = v as Record<string, unknown>;
+  for (const k of Object.keys(obj)) if (obj[k] !== undefined && !allowed.includes(k)) fail(`${field}.${k}`, `unknown option (allowed: ${allowed.join(', ')})`, obj[k]);
+  return obj;
+}
+
+function validateExtras(o: SyntheticOptions, given: Partial<SyntheticOptions>): void {
+  const cov = o.covariance;
+  if (cov !== undefined && cov !== 'shared' && cov !== 'isotropic' && cov !== 'diagonal') fail('covariance', 'must be "shared", "isotropic" or "diagonal"', cov);
+  const perClass = cov === 'isotropic' || cov === 'diagonal';
+  if (!perClass) {
+    if (o.sigmaRange !== undefined) fail('sigmaRange', 'is only used with covariance "isotropic" or "diagonal"', o.sigmaRange);
+  } else {
+    const r = o.sigmaRange as unknown;
+    if (!Array.isArray(r) || r.length !== 2 || !r.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0) || r[0] > r[1]) {
+      fail('sigmaRange', `must be [lo, hi] with 0 < lo ≤ hi (class standard deviations) for covariance "${cov}"`, r);
+    }
+    if (given.sigma !== undefined) fail('sigma', `is not used with covariance "${cov}" (the class σ come from sigmaRange); remove it`, given.sigma);
+  }
+  if (o.warp !== undefined && o.warp !== null) {
+    const w = checkObjectKeys(o.warp, 'warp', ['beta', 'layers'], '{beta, layers?}');
+    if (typeof w.beta !== 'number' || !Number.isFinite(w.beta) || w.beta <= -1) fail('warp.beta', 'must be a finite number > −1 (so that t + beta·tanh(t) is invertible)', w.beta);
+    if (w.layers !== undefined && (typeof w.layers !== 'number' || !Number.isInteger(w.layers) || w.layers < 0 || w.layers > 64)) fail('warp.layers', 'must be an integer in [0, 64]', w.layers);
+  }
+  if (o.fewShot !== undefined && o.fewShot !== null) {
+    const f = checkObjectKeys(o.fewShot, 'fewShot', ['classes', 'perClass'], '{classes, perClass?}');
+    if (typeof f.classes !== 'number' || !Number.isInteger(f.classes) || f.classes < 0 || f.classes >= o.numClasses) fail('fewShot.classes', `must be an integer in [0, ${o.numClasses - 1}]`, f.classes);
+    const pc = f.perClass;
+    if (pc !== undefined && (!Array.isArray(pc) || pc.length !== 2 || !pc.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 1) || pc[0] > pc[1])) {
+      fail('fewShot.perClass', 'must be [lo, hi], integers with 1 ≤ lo ≤ hi', pc);
+    }
+  }
 }
 
 /** The Gaussian mixture of `generateSynthetic` (deterministic given the options' seed). */
@@ -140,26 +244,142 @@ function buildModel(o: SyntheticOptions, rng: Rng): SyntheticModel {
   }
   const ranks = seededRanks(C, rng);
   const priors = zipfPriors(ranks, o.zipfAlpha);
-  return { numClasses: C, numSuperclasses: S, dim: d, sigma: o.sigma, centres, means, priors, ranks, superclassOf };
+  // drawn after everything above, so the shared-σ model is unchanged
+  const scaleRng = rng.fork();
+  const warpRng = rng.fork();
+  let scales: Float64Array | null = null;
+  if (o.covariance === 'isotropic' || o.covariance === 'diagonal') {
+    const [lo, hi] = o.sigmaRange!;
+    const logRatio = Math.log(hi / lo);
+    scales = new Float64Array(C * d);
+    for (let j = 0; j < C; j++) {
+      if (o.covariance === 'isotropic') scales.fill(lo * Math.exp(logRatio * scaleRng.next()), j * d, (j + 1) * d);
+      else for (let k = 0; k < d; k++) scales[j * d + k] = lo * Math.exp(logRatio * scaleRng.next());
+    }
+  }
+  let warp: SyntheticWarp | null = null;
+  const layers = o.warp ? (o.warp.layers ?? 2) : 0;
+  if (layers > 0) {
+    const rotations: Float64Array[] = [];
+    const offsets: Float64Array[] = [];
+    for (let l = 0; l < layers; l++) {
+      const R = new Float64Array(d * d);
+      warpRng.fillNormal(R);
+      gramSchmidt(R, d, d);
+      rotations.push(R);
+      offsets.push(warpRng.fillNormal(new Float64Array(d), 0, o.sepSuper) as Float64Array);
+    }
+    warp = { beta: o.warp!.beta, rotations, offsets };
+  }
+  return { numClasses: C, numSuperclasses: S, dim: d, sigma: o.sigma, centres, means, priors, ranks, superclassOf, scales, warp };
 }
 
-/** Exact posterior η (n × C, float32) of the vectors x (n × d) under the model, via logsumexp in double. */
-export function syntheticPosterior(model: SyntheticModel, x: ArrayLike<number>, n: number): Float32Array {
-  const { numClasses: C, dim: d, means, priors } = model;
+/** x = φ(z) (n × d, double) for the latent vectors z (n × d) under the model's warp (identity if none). */
+export function syntheticWarp(model: SyntheticModel, z: ArrayLike<number>, n: number): Float64Array {
+  return applyWarp(model, z, n, false);
+}
+
+/** z = φ⁻¹(x) (n × d, double): each g inverted by safeguarded Newton to full double precision. */
+export function syntheticUnwarp(model: SyntheticModel, x: ArrayLike<number>, n: number): Float64Array {
+  return applyWarp(model, x, n, true);
+}
+
+function applyWarp(model: SyntheticModel, v: ArrayLike<number>, n: number, inverse: boolean): Float64Array {
+  const d = model.dim;
+  if (v.length !== n * d) throw new Error(`syntheticWarp: got ${v.length} values, expected ${n}×${d}`);
+  const out = Float64Array.from(v);
+  const w = model.warp;
+  if (!w) return out;
+  const L = w.rotations.length;
+  const t = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const u = out.subarray(i * d, (i + 1) * d);
+    for (let s = 0; s < L; s++) {
+      const l = inverse ? L - 1 - s : s;
+      const R = w.rotations[l];
+      const b = w.offsets[l];
+      for (let r = 0; r < d; r++) {
+        let acc = 0;
+        for (let k = 0; k < d; k++) acc += R[r * d + k] * u[k];
+        t[r] = inverse ? invertG(acc, w.beta, b[r]) : acc + w.beta * Math.tanh(acc - b[r]);
+      }
+      // u = Rᵀ t
+      for (let k = 0; k < d; k++) {
+        let acc = 0;
+        for (let r = 0; r < d; r++) acc += R[r * d + k] * t[r];
+        u[k] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+/** The t with t + beta·tanh(t − b) = y (beta > −1): Newton inside the bracket |t − y| ≤ |beta|, bisection fallback. */
+function invertG(y: number, beta: number, b: number): number {
+  let lo = y - Math.abs(beta);
+  let hi = y + Math.abs(beta);
+  let t = y - beta * Math.tanh(y - b);
+  if (!(t >= lo && t <= hi)) t = y;
+  for (let it = 0; it < 200; it++) {
+    const th = Math.tanh(t - b);
+    const f = t + beta * th - y;
+    if (f === 0) return t;
+    if (f > 0) hi = t;
+    else lo = t;
+    let next = t - f / (1 + beta * (1 - th * th));
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (next === t || hi - lo <= 4 * Number.EPSILON * Math.max(1, Math.abs(t))) return next;
+    t = next;
+  }
+  return t;
+}
+
+/**
+ * Exact posterior η (n × C, float32) of the latent vectors x (n × d) under the model, via
+ * logsumexp in double. `priors` overrides the model's class priors (a split with its own prior).
+ * With a warp, pass the latent z: η(φ(z)) = η(z).
+ */
+export function syntheticPosterior(model: SyntheticModel, x: ArrayLike<number>, n: number, priors: ArrayLike<number> = model.priors): Float32Array {
+  const { numClasses: C, dim: d, means, scales } = model;
   if (x.length !== n * d) throw new Error(`syntheticPosterior: x has ${x.length} values, expected ${n}×${d}`);
+  if (priors.length !== C) throw new Error(`syntheticPosterior: ${priors.length} priors, expected ${C}`);
   const logPi = Array.from(priors, (p) => Math.log(p));
   const inv2s2 = 1 / (2 * model.sigma * model.sigma);
+  // per-class covariance: log σ terms and 1/(2σ²) per class and dimension
+  let logDet: Float64Array | null = null;
+  let inv2v: Float64Array | null = null;
+  if (scales) {
+    logDet = new Float64Array(C);
+    inv2v = new Float64Array(C * d);
+    for (let j = 0; j < C; j++) {
+      for (let k = 0; k < d; k++) {
+        const sd = scales[j * d + k];
+        logDet[j] += Math.log(sd);
+        inv2v[j * d + k] = 1 / (2 * sd * sd);
+      }
+    }
+  }
   const out = new Float32Array(n * C);
   const s = new Float64Array(C);
   for (let i = 0; i < n; i++) {
     let mx = -Infinity;
     for (let j = 0; j < C; j++) {
-      let dist = 0;
-      for (let k = 0; k < d; k++) {
-        const t = x[i * d + k] - means[j * d + k];
-        dist += t * t;
+      let v: number;
+      if (inv2v) {
+        let q = 0;
+        for (let k = 0; k < d; k++) {
+          const t = x[i * d + k] - means[j * d + k];
+          q += t * t * inv2v[j * d + k];
+        }
+        v = logPi[j] - q - logDet![j];
+      } else {
+        let dist = 0;
+        for (let k = 0; k < d; k++) {
+          const t = x[i * d + k] - means[j * d + k];
+          dist += t * t;
+        }
+        v = logPi[j] - dist * inv2s2;
       }
-      const v = logPi[j] - dist * inv2s2;
       s[j] = v;
       if (v > mx) mx = v;
     }
@@ -327,7 +547,7 @@ function renderSmooth(x: Float32Array, n: number, dim: number, image: SyntheticI
 }
 
 function sampleSplit(model: SyntheticModel, n: number, rng: Rng): { x: Float32Array; y: Int32Array } {
-  const { numClasses: C, dim: d, means, priors, sigma } = model;
+  const { numClasses: C, dim: d, means, priors, sigma, scales } = model;
   const cum = new Float64Array(C);
   let acc = 0;
   for (let j = 0; j < C; j++) cum[j] = acc += priors[j];
@@ -344,10 +564,60 @@ function sampleSplit(model: SyntheticModel, n: number, rng: Rng): { x: Float32Ar
       else lo = mid + 1;
     }
     y[i] = lo;
-    rng.fillNormal(eps, 0, sigma);
-    for (let k = 0; k < d; k++) x[i * d + k] = means[lo * d + k] + eps[k];
+    if (scales) {
+      rng.fillNormal(eps);
+      for (let k = 0; k < d; k++) x[i * d + k] = means[lo * d + k] + scales[lo * d + k] * eps[k];
+    } else {
+      rng.fillNormal(eps, 0, sigma);
+      for (let k = 0; k < d; k++) x[i * d + k] = means[lo * d + k] + eps[k];
+    }
   }
   return { x, y };
+}
+
+/**
+ * Few-shot subsample of a training split: the `classes` classes of largest rank keep
+ * U{lo..hi} of their samples (uniform, order kept). Training prior π_c·kept_c/available_c.
+ */
+function fewShotSubsample(
+  model: SyntheticModel,
+  y: Int32Array,
+  fs: SyntheticFewShotOptions,
+  rng: Rng,
+): { keep: number[]; trainPriors: Float64Array; meta: Record<string, unknown> } {
+  const C = model.numClasses;
+  const [lo, hi] = fs.perClass ?? [2, 10];
+  const byRank = Array.from({ length: C }, (_, j) => j).sort((a, b) => model.ranks[b] - model.ranks[a]);
+  const classes = byRank.slice(0, fs.classes).sort((a, b) => a - b);
+  const target = new Map<number, number>();
+  for (const c of classes) target.set(c, lo + rng.int(hi - lo + 1));
+  const byClass = new Map<number, number[]>(classes.map((c) => [c, []]));
+  for (let i = 0; i < y.length; i++) byClass.get(y[i])?.push(i);
+  const drop = new Uint8Array(y.length);
+  const trainPriors = Float64Array.from(model.priors);
+  const counts: number[] = [];
+  const available: number[] = [];
+  const short: number[] = [];
+  for (const c of classes) {
+    const idx = byClass.get(c)!;
+    const k = Math.min(target.get(c)!, idx.length);
+    rng.shuffle(idx);
+    for (let t = k; t < idx.length; t++) drop[idx[t]] = 1;
+    trainPriors[c] *= idx.length > 0 ? k / idx.length : 0;
+    counts.push(k);
+    available.push(idx.length);
+    if (k < target.get(c)!) short.push(c);
+  }
+  let z = 0;
+  for (let c = 0; c < C; c++) z += trainPriors[c];
+  for (let c = 0; c < C; c++) trainPriors[c] /= z;
+  const keep: number[] = [];
+  for (let i = 0; i < y.length; i++) if (!drop[i]) keep.push(i);
+  return {
+    keep,
+    trainPriors,
+    meta: { classes, targetCounts: classes.map((c) => target.get(c)), counts, available, classesShort: short, trainPriors: Array.from(trainPriors) },
+  };
 }
 
 function render(x: Float32Array, n: number, d: number, Q: Float64Array, P: number): Float32Array {
@@ -370,6 +640,7 @@ export function generateSynthetic(opts: Partial<SyntheticOptions> = {}): Dataset
   const modelRng = master.fork();
   const rngs = { train: master.fork(), val: master.fork(), test: master.fork() };
   const imageRng = master.fork();
+  const fewShotRng = master.fork();
   const model = buildModel(o, modelRng);
   const sizes = { train: o.nTrain, val: o.nVal, test: o.nTest };
   const smooth = o.image !== undefined && (o.image.basis ?? 'smooth') === 'smooth';
@@ -379,15 +650,35 @@ export function generateSynthetic(opts: Partial<SyntheticOptions> = {}): Dataset
   const P = o.image ? o.image.channels * o.image.size * o.image.size : o.dim;
   const splits = {} as Record<'train' | 'val' | 'test', { x: Float32Array; y: Int32Array; n: number }>;
   const posterior = {} as Record<'train' | 'val' | 'test', Float32Array>;
+  let fewShotMeta: Record<string, unknown> | null = null;
   for (const name of ['train', 'val', 'test'] as const) {
-    const n = sizes[name];
-    const { x, y } = sampleSplit(model, n, rngs[name]);
-    posterior[name] = syntheticPosterior(model, x, n);
+    let n = sizes[name];
+    let { x, y } = sampleSplit(model, n, rngs[name]);
+    let priors: ArrayLike<number> = model.priors;
+    if (name === 'train' && o.fewShot && o.fewShot.classes > 0) {
+      const fs = fewShotSubsample(model, y, o.fewShot, fewShotRng);
+      const d = o.dim;
+      const xk = new Float32Array(fs.keep.length * d);
+      const yk = new Int32Array(fs.keep.length);
+      fs.keep.forEach((i, t) => {
+        xk.set(x.subarray(i * d, (i + 1) * d), t * d);
+        yk[t] = y[i];
+      });
+      ({ x, y, n } = { x: xk, y: yk, n: fs.keep.length });
+      priors = fs.trainPriors;
+      fewShotMeta = fs.meta;
+    }
+    posterior[name] = syntheticPosterior(model, x, n, priors);
+    if (model.warp) x = Float32Array.from(syntheticWarp(model, x, n));
     const xs = R ? renderSmooth(x, n, o.dim, o.image!, R) : Q ? render(x, n, o.dim, Q, P) : x;
     splits[name] = { x: xs, y, n };
   }
   const C = o.numClasses;
   const { image, ...scalarOpts } = o;
+  if (model.scales) delete (scalarOpts as Partial<SyntheticOptions>).sigma;
+  const extraMeta: Record<string, unknown> = {};
+  if (model.scales) extraMeta.classSigmas = o.covariance === 'isotropic' ? Array.from({ length: C }, (_, j) => model.scales![j * o.dim]) : Array.from(model.scales);
+  if (fewShotMeta) extraMeta.fewShot = fewShotMeta;
   return {
     name: 'synthetic',
     sampleShape: o.image ? [o.image.channels, o.image.size, o.image.size] : [o.dim],
@@ -405,7 +696,10 @@ export function generateSynthetic(opts: Partial<SyntheticOptions> = {}): Dataset
       priors: Array.from(model.priors),
       ranks: Array.from(model.ranks),
       superclassOf: Array.from(model.superclassOf),
-      posteriorNote: 'exact η of the float32 vector x (before any image rendering), double-precision logsumexp, stored as float32',
+      posteriorNote: model.warp
+        ? 'exact η of the float32 latent z, equal to η of x = φ(z) (φ a bijection; x rounded to float32, before any image rendering), double-precision logsumexp, stored as float32'
+        : 'exact η of the float32 vector x (before any image rendering), double-precision logsumexp, stored as float32',
+      ...extraMeta,
       transforms: [],
       loadMs: performance.now() - t0,
     },

@@ -5,8 +5,9 @@
  *   config.methods[2]: unknown method "foo" (expected softmax, two-head, an, wan, an-ls, epr, role)
  * Unknown keys are errors at every level.
  */
+import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
-import { METHOD_NAMES, methodDef, resolveOptions, type MethodName } from '../avgk/methods/index.js';
+import { FLOAT32_MAX, METHOD_NAMES, methodDef, resolveOptions, type MethodName } from '../avgk/methods/index.js';
 import { MODEL_NAMES, type ModelSpec } from '../avgk/model.js';
 import { validateDatasetSpec, type DatasetSpec } from '../data/index.js';
 import { resolveSyntheticOptions, type SyntheticOptions } from '../data/synthetic.js';
@@ -69,6 +70,11 @@ export interface CompareConfig {
 
 const TOP_KEYS = ['dataset', 'methods', 'ks', 'seeds', 'model', 'epochs', 'batchSize', 'optimizer', 'schedule', 'threads', 'device', 'augment', 'evalBatchSize', 'description', 'tune', '$schema', 'comment'];
 
+/** The widest layer (mlp hidden width, synthetic input dimension) a run may declare. */
+export const MAX_WIDTH = 65536;
+/** The most classes a run may declare. */
+export const MAX_CLASSES = 10000;
+
 /** A compare configuration that does not validate (a UsageError: code ERR_AVGK_USAGE). */
 export class ConfigError extends UsageError {}
 
@@ -95,6 +101,7 @@ function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], fie
 
 function num(v: unknown, field: string, check: (x: number) => boolean, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) fail(field, `must be ${what}, got ${show(v)}`);
+  if (Math.abs(v) > FLOAT32_MAX) fail(field, `must be within the float32 range (|x| ≤ ${FLOAT32_MAX.toPrecision(8)}), got ${show(v)}`);
   return v;
 }
 
@@ -130,7 +137,88 @@ function syntheticPart(spec: DatasetSpec & { name: 'synthetic' }): Partial<Synth
 /** True when the training class counts are meant to be long-tailed (buckets are then reported). */
 export function isLongTailed(spec: DatasetSpec): boolean {
   if (spec.longTail !== undefined && spec.longTail.alpha > 0) return true;
-  return spec.name === 'synthetic' && (spec.zipfAlpha ?? 0) > 0;
+  return spec.name === 'synthetic' && ((spec.zipfAlpha ?? 0) > 0 || (spec.fewShot?.classes ?? 0) > 0);
+}
+
+/** The input shape, total sample count and classes of a dataset, known without loading it. */
+function datasetShape(spec: DatasetSpec): { sampleShape: number[]; n: number; numClasses: number; posterior: boolean } {
+  switch (spec.name) {
+    case 'fashion-mnist':
+    case 'mnist':
+      return { sampleShape: [1, 28, 28], n: 70000, numClasses: 10, posterior: false };
+    case 'cifar10':
+    case 'cifar100':
+      return { sampleShape: [3, 32, 32], n: 60000, numClasses: datasetNumClasses(spec), posterior: false };
+    case 'synthetic': {
+      const o = resolveSyntheticOptions(syntheticPart(spec));
+      const sampleShape = o.image ? [o.image.channels, o.image.size, o.image.size] : [o.dim];
+      return { sampleShape, n: o.nTrain + o.nVal + o.nTest, numClasses: o.numClasses, posterior: true };
+    }
+  }
+}
+
+export interface MemoryEstimate {
+  /** Total bytes: the sum of the parts. */
+  bytes: number;
+  /** The dataset as float32 (and the synthetic posteriors). */
+  data: number;
+  /** Weights, gradients, optimiser buffers and the best epoch's copy. */
+  model: number;
+  parameters: number;
+  /** One training batch's activations and their gradients. */
+  activations: number;
+}
+
+/**
+ * A lower bound on the memory one run of `cfg` needs (each part counted once, without the
+ * engine's temporaries), computed from the configuration alone.
+ */
+export function estimateRunMemory(cfg: Pick<CompareConfig, 'dataset' | 'model' | 'batchSize' | 'optimizer' | 'methods' | 'evalBatchSize'>): MemoryEstimate {
+  const { sampleShape, n, numClasses: c, posterior } = datasetShape(cfg.dataset);
+  const p = sampleShape.reduce((a, b) => a * b, 1);
+  const hw = sampleShape.length === 3 ? sampleShape[1]! * sampleShape[2]! : 1;
+  const data = 4 * n * (p + (posterior ? c : 0));
+  let parameters: number;
+  let features: number;
+  let perSample: number; // activation floats per sample (forward)
+  if (cfg.model.name === 'mlp') {
+    const widths = [p, ...(cfg.model.hidden ?? [256, 256])];
+    parameters = 0;
+    for (let i = 1; i < widths.length; i++) parameters += widths[i - 1]! * widths[i]! + widths[i]!;
+    features = widths[widths.length - 1]!;
+    perSample = widths.reduce((a, b) => a + b, 0);
+  } else if (cfg.model.name === 'cnn') {
+    parameters = 9 * (sampleShape[0]! * 32 + 32 * 32 + 32 * 64 + 64 * 64);
+    features = 64;
+    perSample = hw * (2 * 32 + (2 * 64) / 4);
+  } else {
+    parameters = 11_000_000;
+    features = 512;
+    perSample = hw * (5 * 64 + (4 * 128) / 4 + (4 * 256) / 16 + (4 * 512) / 64);
+  }
+  parameters += 2 * (features * c + c);
+  // weights, gradients and the best epoch's copy, plus the optimisers' buffers (Adam m and v, SGD momentum)
+  const slots = Math.max(...[cfg.optimizer, ...cfg.methods.map((m) => m.optimizer ?? cfg.optimizer)].map((o) => (o.name === 'adam' ? 2 : o.momentum > 0 ? 1 : 0)));
+  const model = 4 * parameters * (3 + slots);
+  const batch = Math.max(2 * cfg.batchSize, cfg.evalBatchSize ?? 0);
+  const activations = 4 * batch * (perSample + 2 * c);
+  return { bytes: data + model + activations, data, model, parameters, activations };
+}
+
+function gb(bytes: number): string {
+  return `${(bytes / 1e9).toPrecision(3)} GB`;
+}
+
+/** Refuses a configuration whose estimated memory exceeds `budget` bytes, naming its largest part's field. */
+function checkMemory(cfg: CompareConfig, budget: number): void {
+  const m = estimateRunMemory(cfg);
+  if (m.bytes <= budget) return;
+  const field = m.data >= m.model && m.data >= m.activations ? 'config.dataset' : m.model >= m.activations ? 'config.model' : 'config.batchSize';
+  fail(
+    field,
+    `the run needs at least ${gb(m.bytes)} of memory (data ${gb(m.data)}, model ${m.parameters.toExponential(2)} parameters: ${gb(m.model)} ` +
+      `with gradients and optimiser state, activations ${gb(m.activations)}), more than the ${gb(budget)} available`,
+  );
 }
 
 function validateDataset(raw: unknown): DatasetSpec {
@@ -144,6 +232,16 @@ function validateDataset(raw: unknown): DatasetSpec {
     const msg = (e as Error).message;
     // the data layer names fields "dataset.x: ..."; prefix them with "config."
     throw new ConfigError(msg.startsWith('dataset') ? `config.${msg}` : `${field}: ${msg}`);
+  }
+  if (spec.name === 'synthetic') {
+    const o = resolveSyntheticOptions(syntheticPart(spec));
+    if (o.numClasses > MAX_CLASSES) fail(`${field}.numClasses`, `must be ≤ ${MAX_CLASSES}, got ${o.numClasses}`);
+    if (o.dim > MAX_WIDTH) fail(`${field}.dim`, `must be ≤ ${MAX_WIDTH}, got ${o.dim}`);
+    // a run calibrates its thresholds on validation and reports on test
+    if (o.nVal < 1) fail(`${field}.nVal`, `must be ≥ 1 (thresholds are calibrated on validation), got ${o.nVal}`);
+    if (o.nTest < 1) fail(`${field}.nTest`, `must be ≥ 1 (results are reported on test), got ${o.nTest}`);
+  } else if (spec.valSize === 0) {
+    fail(`${field}.valSize`, 'must be ≥ 1 (thresholds are calibrated on validation), got 0');
   }
   return spec;
 }
@@ -255,7 +353,7 @@ function validateModel(raw: unknown): ModelSpec {
   if (raw.hidden !== undefined) {
     if (raw.name !== 'mlp') fail(`${field}.hidden`, `only the "mlp" model has hidden widths`);
     if (!Array.isArray(raw.hidden) || raw.hidden.length === 0) fail(`${field}.hidden`, `must be a non-empty array of layer widths, got ${show(raw.hidden)}`);
-    spec.hidden = raw.hidden.map((h, i) => int(h, `${field}.hidden[${i}]`, 1, 65536));
+    spec.hidden = raw.hidden.map((h, i) => int(h, `${field}.hidden[${i}]`, 1, MAX_WIDTH));
   }
   if (raw.dropout !== undefined) {
     if (raw.name !== 'mlp') fail(`${field}.dropout`, `only the "mlp" model has dropout`);
@@ -348,8 +446,16 @@ function validateTune(raw: unknown, methods: MethodConfig[], schedule: ScheduleC
   return t;
 }
 
-/** Validates a parsed config object; throws a ConfigError whose one-line message names the field. */
-export function validateCompareConfig(raw: unknown): CompareConfig {
+export interface ValidateOptions {
+  /** Bytes a run may use (default: the machine's memory, os.totalmem()). */
+  memoryBudget?: number;
+}
+
+/**
+ * Validates a parsed config object; throws a ConfigError whose one-line message names the field.
+ * A run whose estimated memory (estimateRunMemory) exceeds the budget is refused.
+ */
+export function validateCompareConfig(raw: unknown, options: ValidateOptions = {}): CompareConfig {
   if (!isObj(raw)) fail('config', `must be a JSON object, got ${show(raw)}`);
   checkKeys(raw, TOP_KEYS, 'config');
   const dataset = validateDataset(raw.dataset);
@@ -381,6 +487,7 @@ export function validateCompareConfig(raw: unknown): CompareConfig {
   if (model.name !== 'mlp' && dataset.name === 'synthetic' && (dataset as { image?: unknown }).image === undefined) {
     fail('config.model.name', `model "${model.name}" needs image inputs; synthetic data are vectors unless dataset.image is set`);
   }
+  checkMemory(cfg, options.memoryBudget ?? totalmem());
   return cfg;
 }
 
