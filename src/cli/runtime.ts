@@ -42,7 +42,44 @@ export const TRAIN_DEFAULTS = {
 };
 
 export { runSpecFromCheckpoint as runSpecOf } from '../train/spec.js';
-import { runSpecFromCheckpoint as runSpecOf } from '../train/spec.js';
+import { storedRunSpec, validateRunSpec } from '../train/spec.js';
+
+/** The environment variable naming the directory of the CIFAR binary files for runs read from checkpoints. */
+export const DATA_DIR_ENV = 'AVGK_DATA_DIR';
+
+/** `avgk train`'s flag for each RunSpec field, to name it in errors. */
+const TRAIN_FLAGS: [RegExp, string][] = [
+  [/^config\.optimizer\.lr\b/, '--lr'],
+  [/^config\.optimizer\.weightDecay\b/, '--weight-decay'],
+  [/^config\.optimizer\.momentum\b/, '--momentum'],
+  [/^config\.model\.hidden(\[\d+\])?/, '--hidden'],
+  [/^config\.model\b/, '--model'],
+  [/^config\.batchSize\b/, '--batch-size'],
+  [/^config\.epochs\b/, '--epochs'],
+  [/^config\.seed\b/, '--seed'],
+  [/^config\.ks(\[\d+\])?/, '--k'],
+  // dataset fields as checkDatasetSpec names them (set by --dataset-config, --limit, --val-size)
+  [/^config\.dataset\b/, 'dataset'],
+];
+
+/**
+ * Validate the run configuration built from `avgk train`'s flags before anything is loaded or
+ * written (ranges, float32 limits, sizes, the memory estimate); errors name the flag.
+ */
+export function checkRunConfig(ctx: CliContext, spec: RunSpec): void {
+  try {
+    validateRunSpec(spec);
+  } catch (e) {
+    let msg = (e as Error).message;
+    for (const [re, flag] of TRAIN_FLAGS) {
+      if (re.test(msg)) {
+        msg = msg.replace(re, flag);
+        break;
+      }
+    }
+    throw ctx.usageError(msg, e);
+  }
+}
 
 /** Validate the dataset spec without loading it (errors name the field). */
 export function checkDatasetSpec(ctx: CliContext, spec: Record<string, unknown>): void {
@@ -54,8 +91,15 @@ export function checkDatasetSpec(ctx: CliContext, spec: Record<string, unknown>)
 }
 
 /** Load a dataset; any failure (missing files, bad options) is a usage error. */
-export function loadDatasetCli(ctx: CliContext, spec: RunSpec['dataset'] | Record<string, unknown>): Dataset {
+export function loadDatasetCli(ctx: CliContext, specIn: RunSpec['dataset'] | Record<string, unknown>): Dataset {
   const t0 = performance.now();
+  let spec = specIn as Record<string, unknown>;
+  if ((spec.name === 'cifar10' || spec.name === 'cifar100') && spec.dir === undefined) {
+    // a run read from a checkpoint: the data's location comes from the environment
+    const dir = (ctx.io.env ?? process.env)[DATA_DIR_ENV];
+    if (!dir) throw ctx.usageError(`dataset ${String(spec.name)}: set ${DATA_DIR_ENV}=DIR to the directory of the CIFAR binary files (a checkpoint does not say where the data are)`);
+    spec = { ...spec, dir: ctx.resolvePath(dir) };
+  }
   let ds: Dataset;
   try {
     ds = loadDataset(spec as Record<string, unknown>);
@@ -79,8 +123,12 @@ export async function loadCheckpointCli(ctx: CliContext, file: string): Promise<
   } catch (e) {
     throw ctx.usageError((e as Error).message.replace(path, file), e);
   }
-  const spec = runSpecOf(ckpt.meta.config);
-  if (!spec) throw ctx.usageError(`checkpoint ${file}: corrupt metadata: the run configuration is malformed`);
+  let spec: RunSpec;
+  try {
+    spec = storedRunSpec(ckpt.meta.config);
+  } catch (e) {
+    throw ctx.usageError(`checkpoint ${file}: ${(e as Error).message}`, e);
+  }
   return Object.assign(ckpt, { config: spec });
 }
 

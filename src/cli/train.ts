@@ -40,6 +40,7 @@ import {
   TRAIN_DEFAULTS,
   buildRunCli,
   checkDatasetSpec,
+  checkRunConfig,
   evaluateForCli,
   formatResults,
   loadCheckpointCli,
@@ -299,6 +300,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     }
   } else {
     config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(String(key)) === 'cli');
+    checkRunConfig(ctx, config);
   }
   const device = applyBackendOptions(ctx, o);
 

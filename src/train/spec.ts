@@ -6,8 +6,7 @@
  * into a trained, calibrated and evaluated model the same way whichever command asked.
  */
 import { methodDef, METHOD_NAMES, type MethodName } from '../avgk/methods/index.js';
-import { MODEL_NAMES } from '../avgk/model.js';
-import type { CompareConfig, MethodConfig, OptimizerConfig, ScheduleConfig } from './config.js';
+import { ConfigError, validateCompareConfig, type CompareConfig, type MethodConfig, type OptimizerConfig, type ScheduleConfig, type ValidateOptions } from './config.js';
 import type { ModelSpec } from '../avgk/model.js';
 import type { DatasetSpec } from '../data/index.js';
 
@@ -77,44 +76,87 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Dataset fields that are file-system locations: a checkpoint's are ignored (see storedRunSpec). */
+export const DATASET_LOCATION_KEYS = ['dir', 'cacheDir', 'sourceDir', 'rebuildCache'] as const;
+
+/** The compare config that validates `spec` (train writes Adam's momentum fields too; Adam has none). */
+function configForValidation(spec: RunSpec): CompareConfig {
+  const c = specToConfig(spec);
+  if (c.optimizer?.name === 'adam') {
+    const { momentum: _m, nesterov: _n, ...rest } = c.optimizer as unknown as Record<string, unknown>;
+    c.optimizer = rest as unknown as OptimizerConfig;
+  }
+  return c;
+}
+
 /**
- * The RunSpec stored in a checkpoint, or null when malformed. Checkpoints of earlier versions
- * stored a flat configuration ({method: "two-head", trainK, mu, schedule: "cosine", ...}): it is
- * converted.
+ * Validates a RunSpec as `avgk compare` validates its config (types, ranges, float32 limits,
+ * sizes and the memory estimate); throws a ConfigError naming the field, e.g.
+ * "config.optimizer.lr: ...". `memoryBudget` as in validateCompareConfig.
  */
-export function runSpecFromCheckpoint(v: unknown): RunSpec | null {
-  if (!isObj(v)) return null;
+export function validateRunSpec(spec: RunSpec, options: ValidateOptions = {}): void {
+  try {
+    validateCompareConfig(configForValidation(spec), options);
+  } catch (e) {
+    // a RunSpec has one seed and one method where a compare config has lists
+    if (e instanceof ConfigError) throw new ConfigError(e.message.replace(/^config\.seeds\[0\]/, 'config.seed').replace(/^config\.methods\[0\]/, 'config.method'), { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * The RunSpec stored in a checkpoint's meta, validated (validateRunSpec); throws a ConfigError
+ * naming the field. A checkpoint is data, not instructions: the dataset's file-system locations
+ * (DATASET_LOCATION_KEYS) are dropped, so data are found from the command line and the
+ * environment, never from paths a checkpoint names. Checkpoints of earlier versions stored a
+ * flat configuration ({method: "two-head", trainK, mu, schedule: "cosine", ...}): it is converted.
+ */
+export function storedRunSpec(v: unknown, options: ValidateOptions = {}): RunSpec {
+  const bad = (field: string, msg: string): never => {
+    throw new ConfigError(`${field}: ${msg}`);
+  };
+  if (!isObj(v)) return bad('config', 'is not an object');
   const c = v;
-  const ok =
-    isObj(c.dataset) && Array.isArray(c.ks) && c.ks.length > 0 && c.ks.every((k) => typeof k === 'number') &&
-    isObj(c.model) && (MODEL_NAMES as readonly string[]).includes(c.model.name as string) &&
-    isObj(c.optimizer) && typeof c.epochs === 'number' && typeof c.batchSize === 'number' && typeof c.seed === 'number';
-  if (!ok) return null;
+  if (!isObj(c.dataset)) bad('config.dataset', 'is not an object');
   let method = c.method;
   let schedule = c.schedule;
   if (typeof method === 'string') {
     // the earlier flat form
-    if (!(METHOD_NAMES as readonly string[]).includes(method)) return null;
-    const options: Record<string, number> = {};
-    if (method === 'two-head' && typeof c.mu === 'number') options.mu = c.mu;
+    if (!(METHOD_NAMES as readonly string[]).includes(method)) bad('config.method', `unknown method ${JSON.stringify(method)}`);
+    const options: Record<string, unknown> = {};
+    if (method === 'two-head' && c.mu !== undefined) options.mu = c.mu;
     method = { name: method, options, label: method };
   }
   if (typeof schedule === 'string') schedule = { name: schedule };
-  if (!isObj(method) || !(METHOD_NAMES as readonly string[]).includes(method.name as string) || !isObj(method.options)) return null;
-  if (!isObj(schedule) || !['cosine', 'step', 'constant'].includes(schedule.name as string)) return null;
+  if (!isObj(method)) return bad('config.method', 'is not an object');
+  if (method.options !== undefined && !isObj(method.options)) bad('config.method.options', 'is not an object');
+  const dataset = { ...(c.dataset as Record<string, unknown>) };
+  for (const k of DATASET_LOCATION_KEYS) delete dataset[k];
   const spec: RunSpec = {
-    dataset: c.dataset as unknown as RunSpec['dataset'],
-    model: c.model as unknown as RunSpec['model'],
-    method: { name: method.name as MethodName, options: method.options as Record<string, number | string>, label: typeof method.label === 'string' ? method.label : (method.name as string) },
+    dataset: dataset as unknown as RunSpec['dataset'],
+    model: c.model as RunSpec['model'],
+    method: { name: method.name as MethodName, options: (method.options ?? {}) as Record<string, number | string>, label: typeof method.label === 'string' ? method.label : (method.name as string) },
     ks: c.ks as number[],
     seed: c.seed as number,
     epochs: c.epochs as number,
     batchSize: c.batchSize as number,
-    optimizer: c.optimizer as unknown as RunSpec['optimizer'],
-    schedule: schedule as unknown as RunSpec['schedule'],
-    augment: c.augment === true,
-  };
-  if (typeof c.evalBatchSize === 'number') spec.evalBatchSize = c.evalBatchSize;
+    optimizer: c.optimizer as RunSpec['optimizer'],
+    schedule: schedule as RunSpec['schedule'],
+    augment: c.augment ?? false,
+  } as RunSpec;
+  if (c.evalBatchSize !== undefined) spec.evalBatchSize = c.evalBatchSize as number;
+  // cifar's data directory comes from the command line or the environment when the data are loaded
+  const forCheck = spec.dataset.name === 'cifar10' || spec.dataset.name === 'cifar100' ? { ...spec, dataset: { ...spec.dataset, dir: '.' } } : spec;
+  validateRunSpec(forCheck as RunSpec, options);
   return spec;
 }
 
+/** storedRunSpec, or null when the stored configuration does not validate. */
+export function runSpecFromCheckpoint(v: unknown): RunSpec | null {
+  try {
+    return storedRunSpec(v);
+  } catch (e) {
+    if (e instanceof ConfigError) return null;
+    throw e;
+  }
+}

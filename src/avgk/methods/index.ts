@@ -32,10 +32,14 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s;
 }
 
+/** The largest finite float32: numbers beyond it become Infinity in the tensors they scale. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Checks one option value against its definition; returns the error text or null. */
 export function optionError(def: OptionDef, v: unknown): string | null {
   if (def.type === 'enum') return typeof v === 'string' && def.choices.includes(v) ? null : `must be one of ${def.choices.map((c) => `"${c}"`).join(', ')}, got ${show(v)}`;
   if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number, got ${show(v)}`;
+  if (Math.abs(v) > FLOAT32_MAX) return `must be within the float32 range (|x| ≤ ${FLOAT32_MAX.toPrecision(8)}), got ${show(v)}`;
   if (def.integer && !Number.isInteger(v)) return `must be a whole number, got ${show(v)}`;
   const lo = def.minExclusive ? v > def.min : v >= def.min;
   const hi = def.max === undefined || (def.maxExclusive ? v < def.max : v <= def.max);
