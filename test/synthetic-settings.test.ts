@@ -428,8 +428,9 @@ describe('validation', () => {
 
   it('the example config validates and uses all three options', () => {
     const cfg = parseCompareConfig(readFileSync(new URL('../experiments/synthetic-misspecified.json', import.meta.url), 'utf8'));
-    expect(cfg.dataset).toMatchObject({ name: 'synthetic', covariance: 'isotropic', warp: { beta: 1.5 }, fewShot: { classes: 2 } });
+    expect(cfg.dataset).toMatchObject({ name: 'synthetic', covariance: 'isotropic', warp: { beta: 1.5 }, fewShot: { classes: 6, perClass: [2, 10] } });
     expect(isLongTailed(cfg.dataset)).toBe(true);
-    expect(cfg.methods.map((m) => m.label)).toEqual(['softmax', 'two-head']);
+    expect(cfg.methods.map((m) => m.label)).toEqual(['softmax', 'two-head', 'an', 'wan', 'epr', 'role']);
+    expect(cfg.seeds).toHaveLength(5);
   });
 });
