@@ -29,7 +29,7 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
   extraHeads: ['softmax'],
   kIndependent: false,
   options: {
-    mu: { type: 'number', default: 1, min: 0, doc: 'weight μ of the multi-label BCE' },
+    mu: { type: 'number', default: 0.3, min: 0, doc: 'weight μ of the multi-label BCE' },
     wPos: { type: 'number', default: 1, min: 0, doc: 'weight of the BCE terms of positive pseudo-labels' },
     wNeg: { type: 'number', default: 1, min: 0, doc: 'weight of the BCE terms of negative pseudo-labels' },
     reduction: { type: 'enum', default: 'batchmean', choices: ['batchmean', 'mean'], doc: 'BCE reduction: per-sample sum averaged over the batch, or mean over entries' },
