@@ -6,7 +6,8 @@
  * SIMD and portable im2col, shared and per-thread decompositions) at every instruction-set level
  * the CPU has (AVGK_NATIVE_ISA lowers the GEMM micro-kernel and the conv / pool / batch-norm loops
  * together), against double-precision references, and allocation failures inside the threaded
- * kernels (an interposed aligned_alloc that fails: a thrown error, never a crash).
+ * kernels (an interposed aligned_alloc that fails: a thrown error, never a crash), and the
+ * convolutions' bounded im2col scratch (tiles past tuning::conv_max_col_bytes).
  *
  * Needs g++ (the addon's build needs it too). Outside CI a missing compiler skips with the reason.
  */
@@ -84,6 +85,7 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
         ...['conv.cc', 'pool.cc', 'batchnorm.cc'].map((f) => join(kernels, f)),
         ...gemmSources,
       ]),
+      compile(join(dir, 'conv_tiled_test'), [join(root, 'native', 'tests', 'conv_tiled_test.cc'), join(kernels, 'conv.cc'), ...gemmSources]),
     ]);
   }, 300_000);
   afterAll(() => {
@@ -104,6 +106,14 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
     const r = await run(join(dir, 'alloc_fail_test'), []);
     expect(r.out).toMatch(/^(\d+) checks, 0 failures$/m);
     expect(Number(r.out.match(/^(\d+) checks/m)?.[1] ?? 0)).toBeGreaterThanOrEqual(20);
+    expect(r.code, r.out.slice(-4000)).toBe(0);
+  }, 300_000);
+
+  it('conv2d with its im2col scratch bounded: the tiled path matches the references and the unbounded path', async () => {
+    const r = await run(join(dir, 'conv_tiled_test'), []);
+    expect(r.out).toMatch(/^(\d+) checks, 0 failures$/m);
+    // the bounded-scratch geometry ran in every direction on 1 and 2 threads
+    expect(r.out.match(/^bounded .* largest scratch request/gm)?.length ?? 0).toBe(6);
     expect(r.code, r.out.slice(-4000)).toBe(0);
   }, 300_000);
 

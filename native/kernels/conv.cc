@@ -27,6 +27,9 @@
 // sgemm called inside our parallel regions runs on one thread (it checks omp_in_parallel()).
 // Backward weight in per-thread mode uses per-thread partial sums reduced in a fixed order, so the
 // result does not depend on scheduling.
+// Bounded scratch: a plan whose im2col buffers would exceed tuning::conv_max_col_bytes falls back
+// to one shared buffer, and past that (one image's col alone too large: big kernels with big
+// padding) to the tiled path, which im2col's tiles of K rows x output positions (see tile_of).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -751,13 +754,14 @@ struct Plan {
 
 constexpr int64_t HW_ALIGN = 64;
 
-Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult) {
+// shared_only: never per-thread mode (one scratch buffer instead of one per thread).
+Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult, bool shared_only = false) {
   Plan p;
   p.nt = std::max(1, get_num_threads());
   p.wide = g.HW < tuning::conv_direct_min_hw;
   const int fm = tuning::conv_mode;
   p.per_thread = p.nt > 1 && (fm == 2 || (fm == 0 && N >= 2 * p.nt));
-  if (fm == 1) p.per_thread = false;
+  if (fm == 1 || shared_only) p.per_thread = false;
   const int64_t per = std::max<int64_t>(1, floats_per_image * (int64_t)sizeof(float));
   int64_t nb = std::max<int64_t>(1, tuning::conv_col_target_bytes * std::max<int64_t>(1, mult) / per);
   if (p.per_thread) nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
@@ -788,6 +792,161 @@ void run_chunks(const Plan& p, int64_t N, F&& fn) {
   errs.rethrow();
 }
 
+#ifdef AVGK_HAVE_AVX512_PATH
+constexpr bool kFusedBuilt = true;
+#else
+constexpr bool kFusedBuilt = false;
+#endif
+
+// Bytes of im2col scratch that plan p allocates (one buffer per thread in per-thread mode), for
+// `uses_col` chunks; double, as the product can pass int64.
+double col_bytes(const Plan& p, int64_t K, int64_t HW, bool uses_col) {
+  return uses_col ? 4.0 * (p.per_thread ? p.nt : 1) * static_cast<double>(p.nb) * K * HW : 0.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiled path: the GEMMs over tiles of kc rows of K by nq output positions of one image, each
+// im2col'd on its own, so the scratch is one tile of at most min(conv_max_col_bytes, kTileBytes).
+// Images and tiles run in sequence (sgemm threaded inside, im2col / col2im over threads).
+constexpr int64_t kTileBytes = 16 << 20;
+
+struct Tile {
+  int64_t nq, kc;
+};
+Tile tile_of(const Geo& g) {
+  const int64_t cap = std::max<int64_t>(1, std::min(tuning::conv_max_col_bytes, kTileBytes) / (int64_t)sizeof(float));
+  const int64_t nq = std::min(g.HW, std::max(std::min<int64_t>(256, cap), cap / g.K));  // GEMM n >= 256 if it can
+  return {nq, std::min(g.K, std::max<int64_t>(1, cap / nq))};
+}
+
+// The part [ox0, ox1) of output row oy that positions [q, end) cover.
+struct RowPart {
+  int64_t oy, ox0, ox1;
+};
+inline RowPart row_part(const Geo& g, int64_t q, int64_t end) {
+  const int64_t oy = q / g.OW, ox0 = q - oy * g.OW;
+  return {oy, ox0, std::min(g.OW, ox0 + (end - q))};
+}
+
+// col[r][t] = im2col row k0 + r at position q0 + t of image x (r < kc, t < nq); threads over rows.
+void im2col_tile(const float* x, const Geo& g, int64_t k0, int64_t kc, int64_t q0, int64_t nq, float* col, int nt) {
+  const int64_t KHW = g.KH * g.KW;
+  if (kc * nq < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < kc; ++r) {
+    const int64_t k = k0 + r, c = k / KHW, i = k % KHW / g.KW, j = k % g.KW;
+    const float* xp = x + c * g.H * g.W;
+    int64_t lo, hi;
+    g.ox_range(j, lo, hi);
+    for (int64_t q = q0, end = q0 + nq; q < end;) {
+      const RowPart rp = row_part(g, q, end);
+      float* d = col + r * nq + (q - q0);  // d[ox - ox0], ox in [ox0, ox1)
+      const int64_t iy = rp.oy * g.S - g.P + i;
+      const int64_t a = std::max(rp.ox0, std::min(lo, rp.ox1)), b = std::max(a, std::min(hi, rp.ox1));
+      if (iy < 0 || iy >= g.H) {
+        std::fill(d, d + (rp.ox1 - rp.ox0), 0.f);
+      } else {
+        std::fill(d, d + (a - rp.ox0), 0.f);
+        if (b > a) {
+          const float* xr = xp + iy * g.W + (a * g.S - g.P + j);  // input of output column a
+          float* da = d + (a - rp.ox0);
+          for (int64_t t = 0; t < b - a; ++t) da[t] = xr[t * g.S];
+        }
+        std::fill(d + (b - rp.ox0), d + (rp.ox1 - rp.ox0), 0.f);
+      }
+      q += rp.ox1 - rp.ox0;
+    }
+  }
+}
+
+// gx (one image) += col2im of a tile laid out as im2col_tile's; threads over channels.
+void col2im_tile_add(const float* col, const Geo& g, int64_t k0, int64_t kc, int64_t q0, int64_t nq, float* gx,
+                     int nt) {
+  const int64_t KHW = g.KH * g.KW, c0 = k0 / KHW, c1 = (k0 + kc - 1) / KHW + 1;
+  if (kc * nq < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t c = c0; c < c1; ++c) {
+    float* gp = gx + c * g.H * g.W;
+    for (int64_t k = std::max(k0, c * KHW), kend = std::min(k0 + kc, (c + 1) * KHW); k < kend; ++k) {
+      const int64_t i = k % KHW / g.KW, j = k % g.KW;
+      int64_t lo, hi;
+      g.ox_range(j, lo, hi);
+      for (int64_t q = q0, end = q0 + nq; q < end;) {
+        const RowPart rp = row_part(g, q, end);
+        const int64_t iy = rp.oy * g.S - g.P + i;
+        const int64_t a = std::max(rp.ox0, std::min(lo, rp.ox1)), b = std::max(a, std::min(hi, rp.ox1));
+        if (iy >= 0 && iy < g.H && b > a) {
+          const float* sa = col + (k - k0) * nq + (q - q0) + (a - rp.ox0);  // entry of output column a
+          float* gr = gp + iy * g.W + (a * g.S - g.P + j);
+          for (int64_t t = 0; t < b - a; ++t) gr[t * g.S] += sa[t];
+        }
+        q += rp.ox1 - rp.ox0;
+      }
+    }
+  }
+}
+
+void forward_tiled(const float* x, const float* w, const float* bias, float* out, const Geo& g, int64_t N) {
+  const Tile t = tile_of(g);
+  const int nt = std::max(1, get_num_threads());
+  const int64_t CHW = g.C * g.H * g.W;
+  float* col = t_col.get((size_t)(t.kc * t.nq));
+  const auto add_bias = add_bias_row_version();
+  for (int64_t b = 0; b < N; ++b) {
+    float* ob = out + b * g.O * g.HW;
+    for (int64_t q0 = 0; q0 < g.HW; q0 += t.nq) {
+      const int64_t nq = std::min(t.nq, g.HW - q0);
+      for (int64_t k0 = 0; k0 < g.K; k0 += t.kc) {
+        const int64_t kc = std::min(t.kc, g.K - k0);
+        im2col_tile(x + b * CHW, g, k0, kc, q0, nq, col, nt);
+        // out[:, q0 : q0+nq] (+)= W[:, k0 : k0+kc] col
+        sgemm(1, g.O, nq, kc, 1.f, w + k0, g.K, 1, 0, col, nq, 1, 0, k0 == 0 ? 0.f : 1.f, ob + q0, g.HW, 0);
+      }
+      if (bias)
+        for (int64_t o = 0; o < g.O; ++o) add_bias(ob + o * g.HW + q0, nq, bias[o]);
+    }
+  }
+}
+
+void backward_input_tiled(const float* gy, const float* w, float* gx, const Geo& g, int64_t N) {
+  const Tile t = tile_of(g);
+  const int nt = std::max(1, get_num_threads());
+  const int64_t CHW = g.C * g.H * g.W;
+  float* col = t_col.get((size_t)(t.kc * t.nq));
+  std::memset(gx, 0, sizeof(float) * N * CHW);
+  for (int64_t b = 0; b < N; ++b) {
+    const float* gyb = gy + b * g.O * g.HW;
+    for (int64_t q0 = 0; q0 < g.HW; q0 += t.nq) {
+      const int64_t nq = std::min(t.nq, g.HW - q0);
+      for (int64_t k0 = 0; k0 < g.K; k0 += t.kc) {
+        const int64_t kc = std::min(t.kc, g.K - k0);
+        // colGrad tile = W[:, k0 : k0+kc]^T gy_b[:, q0 : q0+nq]
+        sgemm(1, kc, nq, g.O, 1.f, w + k0, 1, g.K, 0, gyb + q0, g.HW, 1, 0, 0.f, col, nq, 0);
+        col2im_tile_add(col, g, k0, kc, q0, nq, gx + b * CHW, nt);
+      }
+    }
+  }
+}
+
+void backward_weight_tiled(const float* x, const float* gy, float* gw, const Geo& g, int64_t N) {
+  const Tile t = tile_of(g);
+  const int nt = std::max(1, get_num_threads());
+  const int64_t CHW = g.C * g.H * g.W;
+  float* col = t_col.get((size_t)(t.kc * t.nq));
+  for (int64_t b = 0; b < N; ++b) {
+    for (int64_t q0 = 0; q0 < g.HW; q0 += t.nq) {
+      const int64_t nq = std::min(t.nq, g.HW - q0);
+      for (int64_t k0 = 0; k0 < g.K; k0 += t.kc) {
+        const int64_t kc = std::min(t.kc, g.K - k0);
+        im2col_tile(x + b * CHW, g, k0, kc, q0, nq, col, nt);
+        // gw[:, k0 : k0+kc] (+)= gy_b[:, q0 : q0+nq] col^T (the first tile of each column block overwrites)
+        sgemm(1, g.O, kc, nq, 1.f, gy + b * g.O * g.HW + q0, g.HW, 1, 0, col, 1, nq, 0,
+              b == 0 && q0 == 0 ? 0.f : 1.f, gw + k0, g.K, 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(const float* x, const float* w, const float* bias, float* out, const ConvGeom& cg) {
@@ -799,13 +958,19 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
       for (int64_t q = 0; q < HW; ++q) out[t * HW + q] = bias ? bias[t % O] : 0.f;
     return;
   }
-  const Plan p = make_plan(g, N, K * HW, 1);
+  Plan p = make_plan(g, N, K * HW, 1);
   const bool smallk = K <= kSmallK && tuning::conv_smallk;
+  const bool fused = !smallk && !g.pointwise() && fill_ok(g);  // (false without the AVX-512 path)
+  (void)fused;
+  auto uses_col = [&](const Plan& q) {
+    return !(!q.wide && g.pointwise() && !smallk) && !(kFusedBuilt && fused && q.per_thread);
+  };
+  const double cap = (double)tuning::conv_max_col_bytes;
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) p = make_plan(g, N, K * HW, 1, true);
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) return forward_tiled(x, w, bias, out, g, N);
   // W (O x K) packed once for every chunk's GEMM.
   PackedA pw;
   if (!smallk) pw = pack_a(O, K, w, K, 1, t_wpack.get((size_t)packed_a_floats(O, K)));
-  const bool fused = !smallk && !g.pointwise() && fill_ok(g);  // (false without the AVX-512 path)
-  (void)fused;
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
     const float* xb = x + b0 * CHW;
     float* ob = out + b0 * O * HW;
@@ -875,7 +1040,11 @@ void conv2d_backward_input(const float* gy, const float* w, float* gx, const Con
     conv2d_forward(gy, wr, nullptr, gx, tg);
     return;
   }
-  const Plan p = make_plan(g, N, K * HW, 1);
+  Plan p = make_plan(g, N, K * HW, 1);
+  auto uses_col = [&](const Plan& q) { return !(!q.wide && g.pointwise()); };
+  const double cap = (double)tuning::conv_max_col_bytes;
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) p = make_plan(g, N, K * HW, 1, true);
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) return backward_input_tiled(gy, w, gx, g, N);
   // W^T (K x O) packed once for every chunk's GEMM.
   const PackedA pwt = pack_a(K, O, w, 1, K, t_wpack.get((size_t)packed_a_floats(K, O)));
   run_chunks(p, N, [&](int64_t b0, int64_t nb, int nt) {
@@ -913,6 +1082,10 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
   const bool fused = !(K <= kSmallK && tuning::conv_smallk) && !pw && fill_ok(g);
   (void)fused;
+  auto uses_col = [&](const Plan& q) { return !(pw && q.nb == 1) && !(kFusedBuilt && fused && q.per_thread); };
+  const double cap = (double)tuning::conv_max_col_bytes;
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) p = make_plan(g, N, (K + O) * HW, tuning::conv_wgrad_chunk_mult, true);
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) return backward_weight_tiled(x, gy, gw, g, N);
   auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
     const float* xb = x + b0 * CHW;
     const float* gyb = gy + b0 * O * HW;

@@ -31,6 +31,7 @@ inline int64_t conv_direct_min_hw = 256;         // HW >= this: per-image batche
 inline int64_t conv_wgrad_chunk_mult = 1;        // backward-weight chunk = mult x forward chunk (bigger GEMM k)
 inline bool conv_smallk = true;                  // tiny-K loops instead of sgemm (K <= 16)
 inline int conv_mode = 0;                        // 0 auto, 1 shared (threads inside sgemm), 2 per-thread chunks
+inline int64_t conv_max_col_bytes = 256LL << 20; // im2col scratch bound of a call: past it, tiles (conv.cc)
 
 // ---- Hand-written AVX-512 loops (used only at level kAvx512): false takes the portable loops.
 inline bool conv_avx512 = true;  // im2col / col2im, fused im2col fills, tiny-K loops
