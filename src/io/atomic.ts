@@ -6,11 +6,16 @@
  * fsynced, renamed over the target, and the directory is fsynced so the rename itself survives a
  * power loss. On any failure the temporary file is removed and the error is rethrown with the
  * target path in its message; the previous content of `path` (if any) is left untouched.
+ *
+ * Only regular files are replaced: a symlink is followed to the file it names (the link stays),
+ * and a character device, FIFO or socket (/dev/stdout, /dev/null, a named pipe) is written
+ * through, in place. A directory is an error (EISDIR).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pidAlive } from './lock.js';
 
 export interface AtomicWriteOptions {
   /** File mode for a newly created file (default 0o666, minus the umask). */
@@ -32,6 +37,119 @@ const CHUNK = 1 << 20;
 function tempPathFor(path: string): string {
   const rand = randomBytes(6).toString('hex');
   return join(dirname(path), `.${basename(path)}.${process.pid}.${rand}.tmp`);
+}
+
+/** Matches the names made by tempPathFor; group 1 is the writer's pid. */
+const TEMP_RE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temporary files that writes killed midway left in `dir` (those whose writer's pid
+ * is no longer running); returns their names. A missing or unreadable directory is skipped.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_RE.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    try {
+      if (!fs.lstatSync(join(dir, name)).isFile()) continue;
+      fs.rmSync(join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  return removed;
+}
+
+/** Where a write to `path` goes: a regular file (replaced by rename) or a special file (written in place). */
+interface WriteTarget {
+  path: string;
+  special: boolean;
+}
+
+function isDirError(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EISDIR: is a directory, open '${path}'`), { code: 'EISDIR' });
+}
+
+/** Follows a chain of symlinks whose end does not exist yet (a dangling link names the file to create). */
+function followDangling(path: string): string {
+  let p = path;
+  for (let i = 0; i < 40; i++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      return p;
+    }
+    if (!st.isSymbolicLink()) return p;
+    p = resolve(dirname(p), fs.readlinkSync(p));
+  }
+  throw Object.assign(new Error(`ELOOP: too many symbolic links, open '${path}'`), { code: 'ELOOP' });
+}
+
+function writeTarget(path: string): WriteTarget {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { path: followDangling(path), special: false };
+  }
+  if (st.isDirectory()) throw isDirError(path);
+  // special files are opened by their own name: /dev/stdout's link target may be "pipe:[123]"
+  if (!st.isFile()) return { path, special: true };
+  return { path: fs.realpathSync(path), special: false };
+}
+
+/**
+ * Checks, without changing anything, that a write to `path` can succeed: a special file must be
+ * writable, and the directory of a regular (or new) file must accept a new file. Throws the file
+ * system's error (EACCES, EROFS, ENOENT, EISDIR...).
+ */
+export function checkWritable(path: string): void {
+  const target = writeTarget(path);
+  if (target.special) {
+    fs.accessSync(target.path, fs.constants.W_OK);
+    return;
+  }
+  const probe = tempPathFor(target.path);
+  fs.closeSync(fs.openSync(probe, 'wx', 0o600));
+  fs.rmSync(probe, { force: true });
+}
+
+async function writeThrough(path: string, bytes: Uint8Array): Promise<void> {
+  const fh = await fsp.open(path, 'w');
+  try {
+    let off = 0;
+    while (off < bytes.length) {
+      const { bytesWritten } = await fh.write(bytes, off, Math.min(CHUNK, bytes.length - off), null);
+      if (bytesWritten <= 0) throw new Error(`short write at byte ${off} of ${bytes.length}`);
+      off += bytesWritten;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function writeThroughSync(path: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(path, 'w');
+  try {
+    let off = 0;
+    while (off < bytes.length) {
+      const n = fs.writeSync(fd, bytes, off, Math.min(CHUNK, bytes.length - off), null);
+      if (n <= 0) throw new Error(`short write at byte ${off} of ${bytes.length}`);
+      off += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function toBytes(data: Uint8Array | string): Uint8Array {
@@ -99,10 +217,13 @@ export async function writeFileAtomic(
   } catch (err) {
     throw wrapError(path, err);
   }
-  const tmp = tempPathFor(path);
+  let tmp = '';
   let fh: fsp.FileHandle | undefined;
   let created = false;
   try {
+    const target = writeTarget(path);
+    if (target.special) return await writeThrough(target.path, bytes);
+    tmp = tempPathFor(target.path);
     // 'wx': fail rather than clobber if the (random) name somehow exists.
     fh = await fsp.open(tmp, 'wx', options.mode ?? 0o666);
     created = true;
@@ -118,9 +239,9 @@ export async function writeFileAtomic(
     fh = undefined;
     await toClose.close();
     if (options.verify) await options.verify(tmp);
-    await fsp.rename(tmp, path);
+    await fsp.rename(tmp, target.path);
     created = false;
-    if (doSync) await syncDir(dirname(path));
+    if (doSync) await syncDir(dirname(target.path));
   } catch (err) {
     if (fh) await fh.close().catch(() => undefined);
     if (created) await fsp.rm(tmp, { force: true }).catch(() => undefined);
@@ -141,10 +262,13 @@ export function writeFileAtomicSync(
   } catch (err) {
     throw wrapError(path, err);
   }
-  const tmp = tempPathFor(path);
+  let tmp = '';
   let fd: number | undefined;
   let created = false;
   try {
+    const target = writeTarget(path);
+    if (target.special) return writeThroughSync(target.path, bytes);
+    tmp = tempPathFor(target.path);
     fd = fs.openSync(tmp, 'wx', options.mode ?? 0o666);
     created = true;
     let off = 0;
@@ -159,9 +283,9 @@ export function writeFileAtomicSync(
     fd = undefined;
     fs.closeSync(toClose);
     options.verify?.(tmp);
-    fs.renameSync(tmp, path);
+    fs.renameSync(tmp, target.path);
     created = false;
-    if (doSync) syncDirSync(dirname(path));
+    if (doSync) syncDirSync(dirname(target.path));
   } catch (err) {
     if (fd !== undefined) {
       try {
