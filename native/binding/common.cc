@@ -105,18 +105,52 @@ bool Args::boolean(size_t i, const char* name) const {
   return v.As<Napi::Boolean>().Value();
 }
 
-bool Args::typedInfo(size_t i, napi_typedarray_type* type, void** data, size_t* length) const {
+bool Args::typedInfo(size_t i, const char* name, napi_typedarray_type* type, void** data, size_t* length) const {
   Napi::Value v = info_[i];
   if (!v.IsTypedArray()) return false;
   napi_value ab;
-  size_t byteOffset = 0;
-  napi_status st = napi_get_typedarray_info(env_, v, type, length, data, &ab, &byteOffset);
-  if (st != napi_ok) return false;
-  // napi_get_typedarray_info's data already points at the first element (byteOffset applied).
+  // data already points at the first element (byteOffset applied)
+  if (napi_get_typedarray_info(env_, v, type, length, data, &ab, nullptr) != napi_ok) return false;
+  bool unshared = false, detached = false;
+  if (napi_is_arraybuffer(env_, ab, &unshared) != napi_ok || !unshared) {
+    fail(std::string(name) + " (argument " + std::to_string(i + 1) +
+         ") is backed by a SharedArrayBuffer; the native kernels take only unshared buffers (another thread "
+         "could change it during the call)");
+  }
+  if (napi_is_detached_arraybuffer(env_, ab, &detached) != napi_ok || detached ||
+      (*length > 0 && *data == nullptr)) {
+    fail(std::string(name) + " (argument " + std::to_string(i + 1) + ") has a detached ArrayBuffer");
+  }
+  if (npins_ == kMaxPins) fail("internal error: more than " + std::to_string(kMaxPins) + " buffer arguments");
+  pins_[npins_++] = Pin{i, name, *data, *length};
   return true;
 }
 
+void Args::beforeJs(const char* what) const {
+  if (npins_ > 0) {
+    fail(std::string("internal error: ") + what + " is read after the pointer of " + pins_[0].name +
+         " was taken (reads that can run JavaScript must come first)");
+  }
+}
+
+void Args::settle() const {
+  for (int k = 0; k < npins_; ++k) {
+    const Pin& p = pins_[k];
+    napi_typedarray_type type;
+    void* data = nullptr;
+    size_t length = 0;
+    napi_value ab;
+    bool detached = false;
+    if (napi_get_typedarray_info(env_, info_[p.arg], &type, &length, &data, &ab, nullptr) != napi_ok ||
+        napi_is_detached_arraybuffer(env_, ab, &detached) != napi_ok || detached || data != p.data ||
+        length != p.length) {
+      fail(std::string(p.name) + " was detached or resized while the arguments were read");
+    }
+  }
+}
+
 std::vector<int64_t> Args::intArray(size_t i, const char* name, int64_t expect, double lo, double hi) const {
+  beforeJs(name);  // element reads can run getters
   Napi::Value v = info_[i];
   if (!v.IsArray()) {
     fail(std::string(name) + " (argument " + std::to_string(i + 1) + ") must be an Array of integers, got " +
@@ -163,6 +197,7 @@ int64_t Args::geomField(const Napi::Object& o, const char* obj, const char* fiel
 }
 
 avgk::ConvGeom Args::convGeom(size_t i) const {
+  beforeJs("geometry");  // property reads can run getters
   Napi::Value v = info_[i];
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
     fail("geometry (argument " + std::to_string(i + 1) + ") must be a ConvGeom object, got " + describe(v));
@@ -201,6 +236,7 @@ avgk::ConvGeom Args::convGeom(size_t i) const {
 }
 
 avgk::PoolGeom Args::poolGeom(size_t i) const {
+  beforeJs("geometry");  // property reads can run getters
   Napi::Value v = info_[i];
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
     fail("geometry (argument " + std::to_string(i + 1) + ") must be a PoolGeom object, got " + describe(v));

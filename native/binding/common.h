@@ -4,6 +4,14 @@
 // it, and calls the kernel inside `guarded(...)`. Every failure is a JS Error whose message starts
 // with "avgk native <op>: " and names the offending argument, shape or value. Kernels receive raw
 // pointers into the typed arrays (byteOffset respected, never copied).
+//
+// Order of the reads: reading an object's property or an array's element (geometry objects,
+// shape / stride arrays, device views) can run JavaScript (getters, proxies in the prototype
+// chain), which can detach, transfer or resize any buffer of the call. So every such read comes
+// before the first typed-array pointer is taken (Args enforces it: a JS-running read after a pointer
+// fails), and guarded() re-checks every pointer and length before the kernel runs. Number and
+// boolean reads never run JavaScript. Buffers backed by a SharedArrayBuffer are refused: another
+// thread could change them during the call (an index validated here and re-read by the kernel).
 #pragma once
 #include <napi.h>
 
@@ -97,8 +105,15 @@ class Args {
   Buf<int32_t> i32(size_t i, const char* name) const { return typed<int32_t>(i, name, napi_int32_array, "Int32Array", false); }
   Buf<uint8_t> u8OrNull(size_t i, const char* name) const { return typed<uint8_t>(i, name, napi_uint8_array, "Uint8Array", true); }
 
-  // Raw typed-array info (for ops that accept several element types).
-  bool typedInfo(size_t i, napi_typedarray_type* type, void** data, size_t* length) const;
+  // Typed-array info (for ops that accept several element types): false when argument i is not a
+  // typed array; otherwise the same checks and bookkeeping as f32() (shared or detached buffers fail).
+  bool typedInfo(size_t i, const char* name, napi_typedarray_type* type, void** data, size_t* length) const;
+
+  // Called before every read that can run JavaScript: fails once a buffer pointer has been taken.
+  void beforeJs(const char* what) const;
+  // Re-reads every typed array taken so far: each must still have the same data and length
+  // (guarded() calls it just before the kernel).
+  void settle() const;
 
   // ---- arrays of integers (shape / strides), exact length `expect` unless expect < 0
   std::vector<int64_t> intArray(size_t i, const char* name, int64_t expect, double lo, double hi) const;
@@ -128,10 +143,21 @@ class Args {
   Buf<T> typed(size_t i, const char* name, napi_typedarray_type want, const char* wantName, bool nullable) const;
   int64_t geomField(const Napi::Object& o, const char* obj, const char* field, double lo) const;
 
+  // The typed arrays whose pointers were handed out (checked again by settle()).
+  struct Pin {
+    size_t arg = 0;
+    const char* name = "";
+    void* data = nullptr;
+    size_t length = 0;
+  };
+  static constexpr int kMaxPins = 16;
+
   const Napi::CallbackInfo& info_;
   Napi::Env env_;
   const char* op_;
   const char* prefix_;
+  mutable Pin pins_[kMaxPins];
+  mutable int npins_ = 0;
 };
 
 template <typename T>
@@ -147,13 +173,14 @@ Buf<T> Args::typed(size_t i, const char* name, napi_typedarray_type want, const 
   napi_typedarray_type type;
   void* data = nullptr;
   size_t length = 0;
-  if (!typedInfo(i, &type, &data, &length) || type != want) {
+  if (!v.IsTypedArray() || (napi_get_typedarray_info(env_, v, &type, nullptr, nullptr, nullptr, nullptr) == napi_ok &&
+                            type != want)) {
     fail(std::string(name) + " (argument " + std::to_string(i + 1) + ") must be a " + wantName +
          (nullable ? " or null" : "") + ", got " + describe(v));
   }
+  if (!typedInfo(i, name, &type, &data, &length)) fail(std::string(name) + ": cannot read the typed array");
   b.data = static_cast<T*>(data);
   b.len = static_cast<int64_t>(length);
-  if (b.len > 0 && b.data == nullptr) fail(std::string(name) + " has a detached buffer");
   return b;
 }
 
@@ -187,6 +214,7 @@ class FastArgs {
   void count(const char* signature) {
     if (argc_ != N) slow().count(N, signature);
   }
+  void settle() {}
   int64_t integer(size_t i, const char* name, double lo, double hi) {
     double d;
     // [lo, hi] is within ±2^53, so the int64 round trip is exact and tests integrality (NaN fails).
@@ -203,12 +231,16 @@ class FastArgs {
     }
     return slow().finiteF32(i, name);
   }
+  // (No read here runs JavaScript, so the pointers cannot go stale before the kernel: no settle().)
   Buf<float> f32(size_t i, const char* name) {
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) == napi_ok &&
-        type == napi_float32_array && (length == 0 || data != nullptr)) {
+    napi_value ab;
+    bool unshared = false;  // napi_is_arraybuffer is false for a SharedArrayBuffer
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, &ab, nullptr) == napi_ok &&
+        type == napi_float32_array && (length == 0 || data != nullptr) &&
+        napi_is_arraybuffer(env_, ab, &unshared) == napi_ok && unshared) {
       Buf<float> b;
       b.name = name;
       b.data = static_cast<float*>(data);
@@ -247,10 +279,11 @@ napi_value rawCallback(napi_env env, F&& f) noexcept {
   return nullptr;
 }
 
-// Runs a kernel; converts C++ exceptions into JS Errors that name the op.
-// (`A`: Args or FastArgs.)
+// Runs a kernel once the buffers are re-checked (settle); converts C++ exceptions into JS Errors
+// that name the op. (`A`: Args or FastArgs.)
 template <class A, class F>
 auto guarded(A&& a, F&& f) -> decltype(f()) {
+  a.settle();
   try {
     return f();
   } catch (const Napi::Error&) {

@@ -57,15 +57,16 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   Args a(info, "binary");
   a.count(9, "op, a, aOffset, aStrides, b, bOffset, bStrides, out, shape");
   const int op = static_cast<int>(a.integer(0, "op", avgk::B_ADD, avgk::B_LAST));
-  Buf<float> A = a.f32(1, "a");
   const int64_t aOff = a.integer(2, "aOffset", 0, kMaxInt);
-  Buf<float> B = a.f32(4, "b");
   const int64_t bOff = a.integer(5, "bOffset", 0, kMaxInt);
-  Buf<float> out = a.f32(7, "out");
   std::vector<int64_t> shape = a.intArray(8, "shape", -1, 0, kMaxInt);
   const int64_t nd = static_cast<int64_t>(shape.size());
   std::vector<int64_t> aSt = a.intArray(3, "aStrides", nd, -kMaxInt, kMaxInt);
   std::vector<int64_t> bSt = a.intArray(6, "bStrides", nd, -kMaxInt, kMaxInt);
+  // the buffers last: the arrays above can run getters
+  Buf<float> A = a.f32(1, "a");
+  Buf<float> B = a.f32(4, "b");
+  Buf<float> out = a.f32(7, "out");
   int64_t total = 1;
   for (int64_t s : shape) total = a.mul({total, s}, "the shape's element count");
   a.needLen(out, total, "shape " + shapeStr(shape));
@@ -119,21 +120,21 @@ void copyTyped(const Args& a, void* xd, size_t xl, void* od, size_t ol, int64_t 
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Args a(info, "copy");
   a.count(7, "x, xOffset, xStrides, out, outOffset, outStrides, shape");
-  napi_typedarray_type xt, ot;
-  void *xd = nullptr, *od = nullptr;
-  size_t xl = 0, ol = 0;
-  const bool xok = a.typedInfo(0, &xt, &xd, &xl) && (xt == napi_float32_array || xt == napi_int32_array);
-  if (!xok) a.fail("x (argument 1) must be a Float32Array or an Int32Array, got " + describe(a.at(0)));
-  const bool ook = a.typedInfo(3, &ot, &od, &ol) && (ot == napi_float32_array || ot == napi_int32_array);
-  if (!ook) a.fail("out (argument 4) must be a Float32Array or an Int32Array, got " + describe(a.at(3)));
-  if (xt != ot) a.fail("x is " + describe(a.at(0)) + " but out is " + describe(a.at(3)) + " (they must have the same type)");
-  if ((xl > 0 && !xd) || (ol > 0 && !od)) a.fail("detached buffer");
   const int64_t xOff = a.integer(1, "xOffset", 0, kMaxInt);
   const int64_t oOff = a.integer(4, "outOffset", 0, kMaxInt);
   std::vector<int64_t> shape = a.intArray(6, "shape", -1, 0, kMaxInt);
   const int64_t nd = static_cast<int64_t>(shape.size());
   std::vector<int64_t> xSt = a.intArray(2, "xStrides", nd, -kMaxInt, kMaxInt);
   std::vector<int64_t> oSt = a.intArray(5, "outStrides", nd, -kMaxInt, kMaxInt);
+  // the buffers last: the arrays above can run getters
+  napi_typedarray_type xt, ot;
+  void *xd = nullptr, *od = nullptr;
+  size_t xl = 0, ol = 0;
+  const bool xok = a.typedInfo(0, "x", &xt, &xd, &xl) && (xt == napi_float32_array || xt == napi_int32_array);
+  if (!xok) a.fail("x (argument 1) must be a Float32Array or an Int32Array, got " + describe(a.at(0)));
+  const bool ook = a.typedInfo(3, "out", &ot, &od, &ol) && (ot == napi_float32_array || ot == napi_int32_array);
+  if (!ook) a.fail("out (argument 4) must be a Float32Array or an Int32Array, got " + describe(a.at(3)));
+  if (xt != ot) a.fail("x is " + describe(a.at(0)) + " but out is " + describe(a.at(3)) + " (they must have the same type)");
   int64_t total = 1;
   for (int64_t s : shape) total = a.mul({total, s}, "the shape's element count");
   if (xt == napi_float32_array) {

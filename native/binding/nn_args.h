@@ -1,7 +1,8 @@
 // The arguments of the convolution, pooling and batch-norm kernels, read and checked once for
 // both addons: the CPU binding reads host typed arrays (HostReader below), the CUDA binding device
 // views (native/cuda/binding/device_buffer.h); the checks (lengths for the geometry, aliasing,
-// scalar ranges) and their messages are the same.
+// scalar ranges) and their messages are the same. The geometry and scalars are read before the
+// buffers: geometry getters run JavaScript, which must not run once a pointer is taken (common.h).
 #pragma once
 #include <string>
 
@@ -39,7 +40,8 @@ struct ConvForwardArgs {
 template <class R>
 ConvForwardArgs<R> readConvForward(const Args& a) {
   a.count(5, "x, w, bias, out, geom");
-  ConvForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "w"), R::f32OrNull(a, 2, "bias"), R::f32(a, 3, "out"), a.convGeom(4)};
+  const avgk::ConvGeom geom = a.convGeom(4);
+  ConvForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "w"), R::f32OrNull(a, 2, "bias"), R::f32(a, 3, "out"), geom};
   const auto& g = r.g;
   const std::string d = convStr(g);
   a.needLen(r.x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
@@ -58,7 +60,8 @@ struct ConvBackwardInputArgs {
 template <class R>
 ConvBackwardInputArgs<R> readConvBackwardInput(const Args& a) {
   a.count(4, "gy, w, gx, geom");
-  ConvBackwardInputArgs<R> r{R::f32(a, 0, "gy"), R::f32(a, 1, "w"), R::f32(a, 2, "gx"), a.convGeom(3)};
+  const avgk::ConvGeom geom = a.convGeom(3);
+  ConvBackwardInputArgs<R> r{R::f32(a, 0, "gy"), R::f32(a, 1, "w"), R::f32(a, 2, "gx"), geom};
   const auto& g = r.g;
   const std::string d = convStr(g);
   a.needLen(r.gy, g.n * g.o * g.oh * g.ow, "gy [n,o,oh,ow] for " + d);
@@ -76,7 +79,8 @@ struct ConvBackwardWeightArgs {
 template <class R>
 ConvBackwardWeightArgs<R> readConvBackwardWeight(const Args& a) {
   a.count(4, "x, gy, gw, geom");
-  ConvBackwardWeightArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gy"), R::f32(a, 2, "gw"), a.convGeom(3)};
+  const avgk::ConvGeom geom = a.convGeom(3);
+  ConvBackwardWeightArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gy"), R::f32(a, 2, "gw"), geom};
   const auto& g = r.g;
   const std::string d = convStr(g);
   a.needLen(r.x, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
@@ -99,7 +103,8 @@ struct MaxPoolForwardArgs {
 template <class R>
 MaxPoolForwardArgs<R> readMaxPoolForward(const Args& a) {
   a.count(4, "x, out, argmax, geom");
-  MaxPoolForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "out"), R::i32(a, 2, "argmax"), a.poolGeom(3)};
+  const avgk::PoolGeom geom = a.poolGeom(3);
+  MaxPoolForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "out"), R::i32(a, 2, "argmax"), geom};
   const auto& g = r.g;
   checkPlane(a, g);
   const std::string d = poolStr(g);
@@ -120,7 +125,8 @@ struct MaxPoolBackwardArgs {
 template <class R>
 MaxPoolBackwardArgs<R> readMaxPoolBackward(const Args& a) {
   a.count(4, "gy, argmax, gx, geom");
-  MaxPoolBackwardArgs<R> r{R::f32(a, 0, "gy"), R::i32(a, 1, "argmax"), R::f32(a, 2, "gx"), a.poolGeom(3)};
+  const avgk::PoolGeom geom = a.poolGeom(3);
+  MaxPoolBackwardArgs<R> r{R::f32(a, 0, "gy"), R::i32(a, 1, "argmax"), R::f32(a, 2, "gx"), geom};
   const auto& g = r.g;
   checkPlane(a, g);
   const std::string d = poolStr(g);
@@ -139,7 +145,8 @@ struct AvgPoolArgs {
 template <class R>
 AvgPoolArgs<R> readAvgPoolForward(const Args& a) {
   a.count(3, "x, out, geom");
-  AvgPoolArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "out"), a.poolGeom(2)};
+  const avgk::PoolGeom geom = a.poolGeom(2);
+  AvgPoolArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "out"), geom};
   const auto& g = r.g;
   const std::string d = poolStr(g);
   a.needLen(r.in, g.n * g.c * g.h * g.w, "x [n,c,h,w] for " + d);
@@ -150,7 +157,8 @@ AvgPoolArgs<R> readAvgPoolForward(const Args& a) {
 template <class R>
 AvgPoolArgs<R> readAvgPoolBackward(const Args& a) {
   a.count(3, "gy, gx, geom");
-  AvgPoolArgs<R> r{R::f32(a, 0, "gy"), R::f32(a, 1, "gx"), a.poolGeom(2)};
+  const avgk::PoolGeom geom = a.poolGeom(2);
+  AvgPoolArgs<R> r{R::f32(a, 0, "gy"), R::f32(a, 1, "gx"), geom};
   const auto& g = r.g;
   const std::string d = poolStr(g);
   a.needLen(r.in, g.n * g.c * g.oh * g.ow, "gy [n,c,oh,ow] for " + d);
@@ -173,16 +181,16 @@ struct BatchNormForwardArgs {
 template <class R>
 BatchNormForwardArgs<R> readBatchNormForward(const Args& a) {
   a.count(12, "x, gamma, beta, out, mean, variance, n, c, hw, eps, training, relu");
-  BatchNormForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gamma"), R::f32(a, 2, "beta"), R::f32(a, 3, "out"),
-                            R::f32(a, 4, "mean"), R::f32(a, 5, "variance"), 0, 0, 0, 0.0f, false, false};
-  r.n = a.integer(6, "n", 0, kMaxInt);
-  r.c = a.integer(7, "c", 0, kMaxInt);
-  r.hw = a.integer(8, "hw", 0, kMaxInt);
+  const int64_t n = a.integer(6, "n", 0, kMaxInt);
+  const int64_t c = a.integer(7, "c", 0, kMaxInt);
+  const int64_t hw = a.integer(8, "hw", 0, kMaxInt);
   const double eps = a.finiteF32(9, "eps");
   if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
-  r.eps = static_cast<float>(eps);
-  r.training = a.boolean(10, "training");
-  r.relu = a.boolean(11, "relu");
+  const bool training = a.boolean(10, "training");
+  const bool relu = a.boolean(11, "relu");
+  BatchNormForwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gamma"), R::f32(a, 2, "beta"), R::f32(a, 3, "out"),
+                            R::f32(a, 4, "mean"), R::f32(a, 5, "variance"), n, c, hw, static_cast<float>(eps),
+                            training, relu};
   const std::string d = bnDims(r.n, r.c, r.hw);
   const int64_t total = a.mul({r.n, r.c, r.hw}, "n*c*hw");
   a.needLen(r.x, total, d);
@@ -209,17 +217,15 @@ struct BatchNormBackwardArgs {
 template <class R>
 BatchNormBackwardArgs<R> readBatchNormBackward(const Args& a) {
   a.count(14, "x, gy, gamma, mean, variance, gx, ggamma, gbeta, n, c, hw, eps, training, y");
-  BatchNormBackwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gy"), R::f32(a, 2, "gamma"), R::f32(a, 3, "mean"),
-                             R::f32(a, 4, "variance"), R::f32(a, 5, "gx"), R::f32(a, 6, "ggamma"), R::f32(a, 7, "gbeta"),
-                             0, 0, 0, 0.0f, false, {}};
-  r.n = a.integer(8, "n", 0, kMaxInt);
-  r.c = a.integer(9, "c", 0, kMaxInt);
-  r.hw = a.integer(10, "hw", 0, kMaxInt);
+  const int64_t n = a.integer(8, "n", 0, kMaxInt);
+  const int64_t c = a.integer(9, "c", 0, kMaxInt);
+  const int64_t hw = a.integer(10, "hw", 0, kMaxInt);
   const double eps = a.finiteF32(11, "eps");
   if (eps < 0) a.fail("eps must be >= 0, got " + std::to_string(eps));
-  r.eps = static_cast<float>(eps);
-  r.training = a.boolean(12, "training");
-  r.y = R::f32OrNull(a, 13, "y");
+  const bool training = a.boolean(12, "training");
+  BatchNormBackwardArgs<R> r{R::f32(a, 0, "x"), R::f32(a, 1, "gy"), R::f32(a, 2, "gamma"), R::f32(a, 3, "mean"),
+                             R::f32(a, 4, "variance"), R::f32(a, 5, "gx"), R::f32(a, 6, "ggamma"), R::f32(a, 7, "gbeta"),
+                             n, c, hw, static_cast<float>(eps), training, R::f32OrNull(a, 13, "y")};
   const std::string d = bnDims(r.n, r.c, r.hw);
   const int64_t total = a.mul({r.n, r.c, r.hw}, "n*c*hw");
   a.needLen(r.x, total, d);

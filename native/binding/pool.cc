@@ -15,7 +15,7 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   Args a(info, "maxPool2dBackward");
   auto r = readMaxPoolBackward<HostReader>(a);
   // every argmax entry is an index into its h*w plane (or -1 for an all-padding window): the CPU
-  // kernel scatters through them
+  // kernel scatters through them (argmax is never shared memory, so it reads what is checked here)
   const int64_t plane = r.g.h * r.g.w;
   for (int64_t i = 0; i < r.arg.len; ++i) {
     const int32_t v = r.arg.data[i];

@@ -64,6 +64,7 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
     a.sameOrDisjoint(spanOf(grad), spanOf(x));
     a.disjoint({spanOf(grad)}, {spanOf(labels)});
   }
+  // the kernel indexes with the labels (never shared memory, so it reads what is checked here)
   for (int64_t r = 0; r < rows; ++r) {
     const int32_t l = labels.data[r];
     if (l < 0 || l >= cols) {

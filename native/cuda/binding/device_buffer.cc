@@ -81,6 +81,7 @@ DevBuf<uint8_t> ReadView(const Args& a, size_t i, const char* name, int dtype, b
     a.fail(std::string(name) + " (argument " + std::to_string(i + 1) + ") must be " + want + ", got " +
            avgk_binding::describe(v) + (v.IsTypedArray() ? " (a host array: move it to the device first)" : ""));
   }
+  a.beforeJs(name);  // the property reads below can run getters (Live() re-checks the blocks after)
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value h = o.Get("handle");
   Block* b = BlockOf(a.env(), h);

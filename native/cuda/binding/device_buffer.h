@@ -59,7 +59,8 @@ inline DevBuf<float> F32OrNull(const Args& a, size_t i, const char* name) { retu
 inline DevBuf<int32_t> I32(const Args& a, size_t i, const char* name) { return View<int32_t>(a, i, name, kI32); }
 inline DevBuf<uint8_t> U8OrNull(const Args& a, size_t i, const char* name) { return View<uint8_t>(a, i, name, kU8, true); }
 
-// After every argument has been read (getters may have run JS): every block still allocated.
+// After every argument has been read (getters may have run JS): every block still allocated. (The
+// Block structs themselves outlive the call: their Externals are held by this call's handles.)
 template <typename... B>
 void Live(const Args& a, const B&... bufs) {
   auto check = [&](const char* name, const Block* blk) {

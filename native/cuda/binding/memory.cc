@@ -61,7 +61,8 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A host typed array of the view's element type and length.
+// A host typed array of the view's element type and length (read after the view, whose getters
+// could otherwise detach or shrink it).
 struct HostArray {
   void* data = nullptr;
   size_t bytes = 0;
@@ -72,16 +73,16 @@ HostArray hostArray(const Args& a, size_t i, const Buf<uint8_t>& view, int dtype
   size_t len = 0;
   const napi_typedarray_type want = dtype == kF32 ? napi_float32_array : dtype == kI32 ? napi_int32_array : napi_uint8_array;
   const char* wantName = dtype == kF32 ? "Float32Array" : dtype == kI32 ? "Int32Array" : "Uint8Array";
-  if (!a.typedInfo(i, &t, &data, &len) || t != want)
+  if (!a.typedInfo(i, "host", &t, &data, &len) || t != want)
     a.fail(std::string("host (argument ") + std::to_string(i + 1) + ") must be a " + wantName + ", got " +
            avgk_binding::describe(a.at(i)));
   if (static_cast<int64_t>(len) != view.len)
     a.fail("host has " + std::to_string(len) + " elements but the device view has " + std::to_string(view.len));
-  if (len > 0 && data == nullptr) a.fail("host has a detached buffer");
   return {data, len * dtypeSize(dtype)};
 }
 
 int viewDtype(const Args& a, size_t i) {
+  a.beforeJs("device");
   Napi::Value v = a.at(i);
   Block* b = v.IsObject() ? BlockOf(a.env(), v.As<Napi::Object>().Get("handle")) : nullptr;
   return b ? b->dtype : kF32;
