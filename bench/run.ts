@@ -234,12 +234,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    process.stderr.write(`${(e as Error).message}\n`);
+    // one line, like the avgk CLI's errors; the usage is in --help
+    process.stderr.write(`avgk: error: ${(e as Error).message.split('\n')[0]} (see --help)\n`);
     return 2;
   }
   // An accidental fallback to the TypeScript backend would time the wrong thing (and take hours).
   if (backendName() === 'js' && !o.allowJs && (process.env.AVGK_BACKEND ?? '').trim() !== 'js') {
-    process.stderr.write(`avgk bench: the native addon is not loaded (${nativeAvailable().error}); ` +
+    process.stderr.write(`avgk: error: bench: the native addon is not loaded (${nativeAvailable().error}); ` +
       'build it (npm run build:native) or pass --allow-js / set AVGK_BACKEND=js to benchmark the TypeScript backend\n');
     return 1;
   }

@@ -1,9 +1,11 @@
 /** Options and checks shared by several commands. */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, fstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { setBackend, setNumThreads } from '../backend/index.js';
 import { cudaBackend } from '../backend/cuda/index.js';
+import { checkWritable, removeStaleTemps } from '../io/atomic.js';
+import { checkUnlocked, LOCK_FILE, LockHeldError, lockDirectory, type DirLock } from '../io/lock.js';
 import { DEVICES, type Device } from '../backend/device.js';
 import type { CliContext } from './context.js';
 import { choiceParser, intParser } from './options.js';
@@ -69,11 +71,53 @@ export function holdsRun(ctx: CliContext, dir: string, shown: string): boolean {
   return RUN_FILES.some((f) => entries.has(f));
 }
 
-/** The parent directory of an output file must exist and be a directory. */
+/**
+ * An output file must be writable before any work is done: its parent directory must exist and
+ * accept a new file (or, for /dev/stdout, a named pipe..., the file itself must be writable).
+ * Temporary files that killed writes left in that directory are removed.
+ */
 export function checkOutputFile(ctx: CliContext, file: string, shown: string, flag = '--out'): void {
   const parent = dirname(file);
   if (!existsSync(parent) || !statSync(parent).isDirectory()) throw ctx.usageError(`${flag} ${shown}: directory ${parent} does not exist`);
   if (existsSync(file) && statSync(file).isDirectory()) throw ctx.usageError(`${flag} ${shown}: is a directory`);
+  try {
+    checkWritable(file);
+  } catch (e) {
+    throw ctx.usageError(`${flag} ${shown}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
+  removeStaleTemps(parent);
+}
+
+/**
+ * Takes the exclusive lock of a run directory (which exists) for this command, which also checks
+ * that the directory is writable, and removes the temporary files that killed writes left there.
+ * Another live avgk writing there, or a directory that is not writable, is a usage error.
+ */
+export function lockRunDirectory(ctx: CliContext, dir: string, shown: string, flag = '--out'): DirLock {
+  let lock: DirLock;
+  try {
+    lock = lockDirectory(dir, { command: ['avgk', ...ctx.argv.slice(0, 1)].join(' ') });
+  } catch (e) {
+    if (e instanceof LockHeldError) throw lockHeld(ctx, e, dir, shown, flag);
+    throw ctx.usageError(`${flag} ${shown}: cannot write in the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
+  removeStaleTemps(dir);
+  return lock;
+}
+
+/** Fails early (before loading data) when another live avgk holds the lock of `dir`. */
+export function checkRunDirectoryFree(ctx: CliContext, dir: string, shown: string, flag = '--out'): void {
+  try {
+    checkUnlocked(dir);
+  } catch (e) {
+    if (e instanceof LockHeldError) throw lockHeld(ctx, e, dir, shown, flag);
+    throw e;
+  }
+}
+
+function lockHeld(ctx: CliContext, e: LockHeldError, dir: string, shown: string, flag: string): Error {
+  const msg = e.message.replace(e.lockPath, join(shown, LOCK_FILE)).replace(dir, 'the directory');
+  return ctx.usageError(`${flag} ${shown}: ${msg}`, e);
 }
 
 /** JSON given inline or as @file / a path to a .json file. */
@@ -83,7 +127,7 @@ export function readJsonArg(ctx: CliContext, flag: string, value: string): unkno
   if (trimmed.startsWith('@') || (!trimmed.startsWith('{') && !trimmed.startsWith('['))) {
     const file = ctx.resolvePath(trimmed.startsWith('@') ? trimmed.slice(1) : trimmed);
     try {
-      text = readFileSync(file, 'utf8');
+      text = stripBom(readFileSync(file, 'utf8'));
     } catch (e) {
       throw ctx.usageError(`${flag}: cannot read ${trimmed.replace(/^@/, '')} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
     }
@@ -99,4 +143,24 @@ export function readJsonArg(ctx: CliContext, flag: string, value: string): unkno
 export function shownPath(ctx: CliContext, p: string): string {
   const cwd = ctx.io.cwd ?? process.cwd();
   return p.startsWith(cwd + '/') ? p.slice(cwd.length + 1) : p;
+}
+
+/** Text without a leading UTF-8 byte-order mark (editors on Windows write one; JSON.parse rejects it). */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * Whether `path` names this process's own stdout (`--out /dev/stdout`): writing there goes through
+ * the stdout stream, which also works where the file cannot be reopened (a socket).
+ */
+export function isOwnStdout(ctx: CliContext, path: string): boolean {
+  if (ctx.io.stdout !== process.stdout) return false;
+  try {
+    const a = statSync(path);
+    const b = fstatSync(1);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }

@@ -4,15 +4,18 @@
  * (src/train/compare.ts); with config.tune, a validation-only search first (DIR/tuning). One
  * progress line per trained model on stderr; the tables on stdout.
  * A bad config is one line `avgk: error: config.<field>: ...` and exit code 2. Ctrl-C stops after
- * the current step, keeps the finished cells and exits 130; `--resume` continues such a run.
+ * the current step, keeps the finished cells and exits 130 (SIGTERM 143, SIGHUP 129); `--resume`
+ * continues such a run. DIR is locked for the run: a second compare writing there is an error.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT_INTERRUPTED, type CliContext } from './context.js';
+import { signalExitCode, signalName, type CliContext, type StopSignal } from './context.js';
 import { parseCompareConfig, ConfigError, type CompareConfig } from '../train/config.js';
 import { runExperiment } from '../train/compare.js';
 import { loadDataset, type Dataset } from '../data/index.js';
-import { startDevice } from './common.js';
+import { checkRunDirectoryFree, lockRunDirectory, startDevice, stripBom } from './common.js';
+import { removeStaleTemps } from '../io/atomic.js';
 
 export interface CompareCommandOptions {
   config: string;
@@ -28,7 +31,7 @@ export function readCompareConfig(ctx: CliContext, file: string): CompareConfig 
   if (statSync(path).isDirectory()) throw ctx.usageError(`--config ${file}: is a directory, expected a JSON file`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = stripBom(readFileSync(path, 'utf8'));
   } catch (e) {
     throw ctx.usageError(`--config ${file}: cannot read it (${(e as Error).message})`, e);
   }
@@ -45,7 +48,32 @@ export async function compareCommand(ctx: CliContext, opts: CompareCommandOption
   startDevice(ctx, config.device ?? 'cpu', 'config.device');
   const outDir = ctx.resolvePath(opts.out);
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw ctx.usageError(`--out ${opts.out}: exists and is not a directory`);
-  if (!opts.resume && existsSync(`${outDir}/results.json`)) {
+  checkRunDirectoryFree(ctx, outDir, opts.out);
+  const createdDir = !existsSync(outDir);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw ctx.usageError(`--out ${opts.out}: cannot create the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
+  let lock;
+  try {
+    lock = lockRunDirectory(ctx, outDir, opts.out);
+  } catch (e) {
+    if (createdDir) rmSync(outDir, { recursive: true, force: true });
+    throw e;
+  }
+  removeStaleTemps(join(outDir, 'tuning'));
+  try {
+    await compareLocked(ctx, opts, config, outDir);
+  } finally {
+    lock.release();
+    if (createdDir && readdirSync(outDir).length === 0) rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/** The rest of compareCommand, with --out created and locked. */
+async function compareLocked(ctx: CliContext, opts: CompareCommandOptions, config: CompareConfig, outDir: string): Promise<void> {
+  if (!opts.resume && existsSync(join(outDir, 'results.json'))) {
     ctx.info(`avgk compare: ${opts.out} already holds results; they will be replaced (use --resume to continue that run instead)`);
   }
   let ds: Dataset;
@@ -55,9 +83,12 @@ export async function compareCommand(ctx: CliContext, opts: CompareCommandOption
     throw ctx.usageError(`config.dataset: cannot load "${config.dataset.name}": ${(e as Error).message}`, e);
   }
   let stop = false;
-  const unregister = ctx.io.onInterrupt?.(() => {
-    if (!stop) ctx.err('avgk compare: interrupted; stopping after the current step (finished cells are kept)');
+  let stopSignal: StopSignal = 'SIGINT';
+  const unregister = ctx.io.onInterrupt?.((signal) => {
+    if (stop) return;
     stop = true;
+    stopSignal = signal ?? 'SIGINT';
+    ctx.err(`avgk compare: interrupted (${signalName(stopSignal)}); stopping after the current step (finished cells are kept)`);
   });
   let result;
   try {
@@ -82,7 +113,7 @@ export async function compareCommand(ctx: CliContext, opts: CompareCommandOption
   ctx.out(result.markdown);
   if (result.interrupted) {
     ctx.err(`avgk compare: interrupted after ${result.trained} newly trained model(s); continue with: avgk compare --config ${opts.config} --out ${opts.out} --resume`);
-    ctx.exitCode = EXIT_INTERRUPTED;
+    ctx.exitCode = signalExitCode(stopSignal);
     return;
   }
   ctx.info(`avgk compare: wrote ${result.files.join(', ')} (${result.trained} models trained${result.reused ? `, ${result.reused} reused` : ''}, ${result.totalSeconds.toFixed(1)} s)`);

@@ -6,6 +6,7 @@
  * `avgk: error: <msg>` on stderr, exit code 2). `runCli` (main.ts) catches, prints and returns
  * the exit code, so the whole CLI can run in-process in tests.
  */
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 
 /** A writable text stream (process.stdout / process.stderr, or a string sink in tests). */
@@ -24,10 +25,11 @@ export interface CliIo {
   /** Environment (default process.env). */
   env?: Record<string, string | undefined>;
   /**
-   * Register a handler for Ctrl-C (SIGINT); returns a function that unregisters it. In-process
-   * tests may pass their own (or none: then SIGINT is not handled).
+   * Register a handler for Ctrl-C (SIGINT), SIGTERM and SIGHUP; it receives the signal (none
+   * means SIGINT). Returns a function that unregisters it. In-process tests may pass their own
+   * (or none: then the signals are not handled).
    */
-  onInterrupt?: (handler: () => void) => () => void;
+  onInterrupt?: (handler: (signal?: StopSignal) => void) => () => void;
 }
 
 /** Exit codes. */
@@ -38,6 +40,20 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Interrupted by Ctrl-C (after writing a resumable checkpoint). */
 export const EXIT_INTERRUPTED = 130;
+
+/** The signals that stop training after the current step, with a resumable checkpoint. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** The shell's exit code for a signal: 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129). */
+export function signalExitCode(signal: StopSignal = 'SIGINT'): number {
+  return 128 + constants.signals[signal];
+}
+
+/** How an interruption by `signal` is named in messages. */
+export function signalName(signal: StopSignal = 'SIGINT'): string {
+  return signal === 'SIGINT' ? 'Ctrl-C' : signal;
+}
 
 /** An error to report as one line `avgk: error: <message>` with an exit code (default 2). */
 export class CliError extends Error {

@@ -5,11 +5,13 @@
  * `main()` is what bin/avgk.js calls: real streams, Ctrl-C handling, process exit code.
  *
  * Errors: bad input is ONE line `avgk: error: <message>` on stderr and exit code 2 (a stack trace
- * only with --verbose); a runtime failure is exit code 1; Ctrl-C during training is 130.
+ * only with --verbose); a runtime failure is exit code 1; Ctrl-C during training is 130, SIGTERM
+ * 143 and SIGHUP 129 (128 + the signal's number), after writing a resumable checkpoint.
  */
 import { Command, CommanderError } from 'commander';
 import { libraryVersion } from '../io/checkpoint.js';
-import { CliError, createContext, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, type CliContext, type CliIo } from './context.js';
+import { CliError, createContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, signalExitCode, signalName, STOP_SIGNALS, type CliContext, type CliIo, type StopSignal } from './context.js';
+import { flagLikeValueError } from './options.js';
 import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
@@ -54,8 +56,15 @@ Examples:
   avgk compare --config experiment.json --out runs/cmp
   avgk bench
 
-Run 'avgk <command> --help' for a command's options.`,
+Run 'avgk <command> --help' for a command's options. An option given twice takes its last value
+(--k values add up: --k 1 --k 2 is --k 1 2). A value that starts with '-' is taken as a value
+only in the --opt=value form (--out=-x), so that --out --force is an error, not a folder.`,
   );
+  // an option's value must not be the next flag (`--out --force`)
+  program.hook('preAction', (_program, actionCommand) => {
+    const msg = flagLikeValueError(actionCommand, ctx.argv);
+    if (msg) throw ctx.usageError(msg);
+  });
   registerTrain(program, ctx);
   registerEval(program, ctx);
   registerPredict(program, ctx);
@@ -107,7 +116,10 @@ function reportError(ctx: CliContext, e: unknown): number {
   return EXIT_FAILURE;
 }
 
-/** The process's streams; Ctrl-C handlers via process.on('SIGINT'); a second Ctrl-C aborts. */
+/**
+ * The process's streams; stop handlers via process.on for SIGINT, SIGTERM and SIGHUP; a second
+ * signal aborts at once (exit 128 + its number).
+ */
 export function defaultIo(): CliIo {
   return {
     stdout: process.stdout,
@@ -116,31 +128,42 @@ export function defaultIo(): CliIo {
     env: process.env,
     onInterrupt: (handler) => {
       let count = 0;
-      const listener = (): void => {
+      const listener = (signal: StopSignal): void => {
         count++;
         if (count > 1) {
-          process.stderr.write('avgk: aborted\n');
-          process.exit(EXIT_INTERRUPTED);
+          process.stderr.write(`avgk: aborted (${signalName(signal)})\n`);
+          process.exit(signalExitCode(signal));
         }
-        handler();
+        handler(signal);
       };
-      process.on('SIGINT', listener);
-      return () => void process.off('SIGINT', listener);
+      for (const s of STOP_SIGNALS) process.on(s, listener);
+      return () => {
+        for (const s of STOP_SIGNALS) process.off(s, listener);
+      };
     },
   };
 }
 
 /** Entry point of bin/avgk.js. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
-  // `avgk predict | head`: a closed pipe ends the output quietly
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
-  }
+  // `avgk predict | head`: a closed pipe ends the output quietly. Any other failure to write
+  // the results (`> /dev/full`) is one line on stderr and exit code 1; the command still
+  // finishes its other outputs (checkpoint, report).
+  let stdoutFailed = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (stdoutFailed) return;
+    stdoutFailed = true;
+    process.stderr.write(`avgk: error: cannot write to stdout (${e.code ?? e.message})\n`);
+    if (!process.exitCode) process.exitCode = EXIT_FAILURE;
+  });
+  // stderr only carries messages: when it is gone (a closed terminal after SIGHUP) the command
+  // goes on without them
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
   // the CLI owns its process: training loops get the opt-in memory settings
   tuneMemoryForTraining();
   const code = await runCli(argv, defaultIo());
-  process.exitCode = code;
+  process.exitCode = code === EXIT_OK && stdoutFailed ? EXIT_FAILURE : code;
 }

@@ -1,5 +1,5 @@
 /** Parsers and validators for command-line values (each error names the flag). */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -80,4 +80,27 @@ export function checkKs(ks: readonly number[], numClasses: number, datasetName: 
 
 export function uniqueKs(ks: readonly number[]): number[] {
   return [...new Set(ks)];
+}
+
+/** A value that reads as a flag (`--force`, `-q`), not a number like -1. */
+const FLAG_LIKE_RE = /^--?[A-Za-z]/;
+
+/**
+ * An option of `cmd` given on the command line whose value looks like a flag (`--out --force`
+ * makes commander take "--force" as the directory) is an error, unless it was written as
+ * `--opt=value`; returns the message, or null.
+ */
+export function flagLikeValueError(cmd: Command, argv: readonly string[]): string | null {
+  for (const opt of cmd.options) {
+    if (!(opt.required || opt.optional) || opt.long === undefined) continue;
+    const key = opt.attributeName();
+    if (cmd.getOptionValueSource(key) !== 'cli') continue;
+    const value: unknown = cmd.getOptionValue(key);
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string' || !FLAG_LIKE_RE.test(v)) continue;
+      if (argv.includes(`${opt.long}=${v}`)) continue;
+      return `${opt.long} needs a value, got the option '${v}' (write ${opt.long}=${v} if that is the value)`;
+    }
+  }
+  return null;
 }

@@ -12,7 +12,7 @@ import { predictorFromCheckpoint, preprocessingOf, type Predictor } from '../tra
 import { bestWeights, loadWeights } from '../train/checkpointing.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { CliContext } from './context.js';
-import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOptions, checkOutputFile, shownPath } from './common.js';
+import { addBackendOptions, addOutputOptions, applyBackendOptions, applyOutputOptions, checkOutputFile, isOwnStdout, shownPath } from './common.js';
 import { checkKs, choiceParser, parseNumber } from './options.js';
 import { buildRunCli, evaluateForCli, loadCheckpointCli, loadDatasetCli } from './runtime.js';
 import { SPLIT_NAMES } from './eval.js';
@@ -112,7 +112,8 @@ function round(v: number): number {
 
 async function runPredict(ctx: CliContext, o: PredictOptions): Promise<number> {
   const ckpt = await loadCheckpointCli(ctx, o.checkpoint);
-  const outPath = o.out !== undefined ? ctx.resolvePath(o.out) : null;
+  // --out /dev/stdout is stdout
+  const outPath = o.out !== undefined && !isOwnStdout(ctx, ctx.resolvePath(o.out)) ? ctx.resolvePath(o.out) : null;
   if (outPath) checkOutputFile(ctx, outPath, o.out!);
   if (o.labels !== undefined && o.input === undefined) throw ctx.usageError('--labels is only used with --input');
   const format = o.format ?? (outPath && extname(outPath).toLowerCase() === '.csv' ? 'csv' : 'jsonl');

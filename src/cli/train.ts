@@ -8,9 +8,13 @@
  * other training K.
  *
  * Ctrl-C: training yields to the event loop between steps (fitAsync); the first Ctrl-C finishes the
- * current step, writes a resumable checkpoint and exits with code 130.
+ * current step, writes a resumable checkpoint and exits with code 130 (SIGTERM: 143, SIGHUP: 129).
+ *
+ * The output directory is locked for the run (src/io/lock.ts): a second run writing there is an
+ * error naming the pid of the first.
  */
 import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import type { DirLock } from '../io/lock.js';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { DATASET_NAMES, SYNTHETIC_DEFAULTS } from '../data/index.js';
@@ -23,14 +27,16 @@ import type { Calibration } from '../avgk/calibrate.js';
 import { fitAsync, initialTrainState, type TrainState, type FitResult } from '../train/fit.js';
 import { restoreTraining, saveTrainingCheckpoint, type StateDict } from '../train/checkpointing.js';
 import { backendName } from '../backend/index.js';
-import { EXIT_INTERRUPTED, type CliContext } from './context.js';
+import { signalExitCode, signalName, type CliContext, type StopSignal } from './context.js';
 import { choiceParser, intParser, kListParser, nonNegativeNumber, positiveNumber, intListParser, checkKs, uniqueKs, parseNumber } from './options.js';
 import {
   addBackendOptions,
   addOutputOptions,
   applyBackendOptions,
   applyOutputOptions,
+  checkRunDirectoryFree,
   holdsRun,
+  lockRunDirectory,
   readJsonArg,
   shownPath,
 } from './common.js';
@@ -314,11 +320,15 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     outDir = base;
     for (let i = 2; existsSync(outDir); i++) outDir = `${base}-${i}`;
   }
-  const outShown = shownPath(ctx, outDir);
+  let outShown = shownPath(ctx, outDir);
   const sameRun = resumeCkpt !== null && resolve(dirname(resumeCkpt.path)) === resolve(outDir);
-  if (!sameRun && holdsRun(ctx, outDir, outShown) && !o.force) {
-    throw ctx.usageError(`--out ${outShown}: the directory already holds a run (pass --force to overwrite it, or choose another --out)`);
-  }
+  const checkNotARun = (): void => {
+    if (!sameRun && holdsRun(ctx, outDir, outShown) && !o.force) {
+      throw ctx.usageError(`--out ${outShown}: the directory already holds a run (pass --force to overwrite it, or choose another --out)`);
+    }
+  };
+  checkNotARun();
+  checkRunDirectoryFree(ctx, outDir, outShown);
 
   // ---- 3. data, model, method, optimiser ----
   const ds = loadDatasetCli(ctx, config.dataset);
@@ -342,26 +352,82 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
       (resumeCkpt ? `, resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}` : ''),
   );
 
-  // ---- 4. create the output directory, train ----
-  const createdDir = !existsSync(outDir);
+  // ---- 4. create and lock the output directory (it must be writable), train ----
+  let createdDir = false;
   try {
-    mkdirSync(outDir, { recursive: true });
+    if (o.out === undefined && !resumeCkpt) {
+      // a default directory is claimed by creating it: runs started in the same second differ
+      mkdirSync(dirname(outDir), { recursive: true });
+      const base = outDir;
+      for (let i = 2; !createdDir; i++) {
+        try {
+          mkdirSync(outDir);
+          createdDir = true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          outDir = `${base}-${i}`;
+        }
+      }
+      outShown = shownPath(ctx, outDir);
+    } else {
+      createdDir = !existsSync(outDir);
+      mkdirSync(outDir, { recursive: true });
+    }
   } catch (e) {
     throw ctx.usageError(`--out ${outShown}: cannot create the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
   }
-  const ckptPath = join(outDir, 'checkpoint.safetensors');
-  const ckptShown = shownPath(ctx, ckptPath);
   const cleanup = (): void => {
     if (createdDir && readdirSync(outDir).length === 0) rmSync(outDir, { recursive: true, force: true });
   };
+  let lock: DirLock | null = null;
+  try {
+    lock = lockRunDirectory(ctx, outDir, outShown);
+    // another run may have finished there while this one loaded its data
+    checkNotARun();
+  } catch (e) {
+    lock?.release();
+    cleanup();
+    throw e;
+  }
+  try {
+    return await trainLocked(ctx, o, { config, device, outDir, ds, model, method, optimizer, schedule, state, batches, t0 });
+  } finally {
+    lock.release();
+    cleanup();
+  }
+}
+
+interface LockedRun {
+  config: RunConfig;
+  device: ReturnType<typeof applyBackendOptions>;
+  outDir: string;
+  ds: ReturnType<typeof loadDatasetCli>;
+  model: ReturnType<typeof buildRunCli>['model'];
+  method: ReturnType<typeof buildRunCli>['method'];
+  optimizer: ReturnType<typeof buildRunCli>['optimizer'];
+  schedule: ReturnType<typeof buildRunCli>['schedule'];
+  state: TrainState;
+  batches: number;
+  t0: number;
+}
+
+/** Steps 4 and 5 of runTrain, with the output directory created and locked. */
+async function trainLocked(ctx: CliContext, o: TrainOptions, locked: LockedRun): Promise<number> {
+  const { config, device, outDir, ds, model, method, optimizer, schedule, batches, t0 } = locked;
+  let state = locked.state;
+  const ckptPath = join(outDir, 'checkpoint.safetensors');
+  const ckptShown = shownPath(ctx, ckptPath);
 
   const progress = new TrainProgress(ctx, { epochs: config.epochs, batches });
   let stop = false;
-  const unregister = ctx.io.onInterrupt?.(() => {
+  let stopSignal: StopSignal = 'SIGINT';
+  const unregister = ctx.io.onInterrupt?.((signal) => {
     if (stop) return;
     stop = true;
+    stopSignal = signal ?? 'SIGINT';
     progress.stopBar();
-    ctx.err('avgk: interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to abort without saving)');
+    const again = stopSignal === 'SIGINT' ? 'Ctrl-C again' : `${stopSignal} again`;
+    ctx.err(`avgk: interrupted (${signalName(stopSignal)}): finishing the current step and writing a checkpoint (${again} to abort without saving)`);
   });
   let result: FitResult | null = null;
   let lastWeights: StateDict | null = null;
@@ -382,12 +448,11 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   } catch (e) {
     progress.stopBar();
     unregister?.();
-    cleanup();
     throw ctx.failure(`training failed: ${(e as Error).message}`, e);
   }
   progress.stopBar();
 
-  // ---- 5a. interrupted: resumable checkpoint, exit 130 ----
+  // ---- 5a. interrupted: resumable checkpoint, exit 128 + the signal's number ----
   if (result === null) {
     try {
       await saveTrainingCheckpoint(ckptPath, { model, optimizer, method, state, config: config as unknown as Record<string, unknown>, classNames: ds.classNames, status: 'interrupted', extra: { preprocessing: preprocessingOf(ds) } });
@@ -396,7 +461,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     }
     ctx.err(`avgk: interrupted at epoch ${state.epoch + 1}, batch ${state.batch} of ${batches}: wrote ${ckptShown}`);
     ctx.err(`avgk: resume with: avgk train --resume ${ckptShown}`);
-    return EXIT_INTERRUPTED;
+    return signalExitCode(stopSignal);
   }
   unregister?.();
 
