@@ -75,6 +75,17 @@ describe.runIf(BUILT)('signals', () => {
   }, 60_000);
 });
 
+describe.runIf(BUILT)('a closed stderr', () => {
+  it('SIGHUP after the reader of stderr is gone still writes the checkpoint (exit 129)', async () => {
+    const run = await startLongRun('hup-closed');
+    run.child.stderr!.destroy();
+    run.child.kill('SIGHUP');
+    expect(await run.exit).toBe(129);
+    const ck = await readTrainingCheckpoint(join(tmp, 'hup-closed', 'checkpoint.safetensors'));
+    expect(ck.meta.status).toBe('interrupted');
+  }, 60_000);
+});
+
 describe('a locked run directory', () => {
   it.runIf(BUILT)('a second train into the same --out fails naming the first one\'s pid; the first is unharmed', async () => {
     const run = await startLongRun('shared');

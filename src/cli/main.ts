@@ -157,11 +157,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.stderr.write(`avgk: error: cannot write to stdout (${e.code ?? e.message})\n`);
     if (!process.exitCode) process.exitCode = EXIT_FAILURE;
   });
-  // stderr only carries messages: when it is gone (a closed terminal after SIGHUP) the command
-  // goes on without them
-  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  });
+  // stderr only carries messages: when it is gone (a closed terminal or pipe, as after SIGHUP)
+  // the command goes on without them, so that training still ends with its checkpoint
+  process.stderr.on('error', () => undefined);
   // the CLI owns its process: training loops get the opt-in memory settings
   tuneMemoryForTraining();
   const code = await runCli(argv, defaultIo());
