@@ -112,11 +112,12 @@ describe('train / eval / predict on a tiny synthetic dataset', () => {
     const dir = join(tmp, 'good');
     expect(readdirSync(dir).sort()).toEqual(['checkpoint.safetensors', 'report.html', 'summary.json', 'summary.md']);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
-    expect(html.match(/<svg/g)?.length).toBe(4);
+    expect(html.match(/<svg/g)?.length).toBe(6); // the training curves are three panels
     expect(html).toMatch(/Bayes optimum/);
     expect(html).toMatch(/softmax threshold \(same model\)/);
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
-    expect(summary.tables[0].title).toBe('Test results');
+    expect(summary.format).toBe('avgk-run-summary');
+    expect(summary.test[0]).toMatchObject({ k: 2, head: 'method' });
     const ck = await readTrainingCheckpoint(goodCkpt);
     expect(ck.meta.status).toBe('complete');
     expect(ck.meta.hasBest).toBe(true);
@@ -246,7 +247,7 @@ describe('train / eval / predict on a tiny synthetic dataset', () => {
     expect(r.out).toMatch(/softmax threshold \(same model\)/);
     expect(r.out).toMatch(/top-K acc/);
     const html = readFileSync(join(tmp, 'fm', 'report.html'), 'utf8');
-    expect(html.match(/<svg/g)?.length).toBe(4);
+    expect(html.match(/<svg/g)?.length).toBe(6);
     for (const t of ['Training and validation curves', 'Average-K accuracy vs K', 'Predicted set sizes', 'Per-class average-K accuracy']) expect(html).toContain(t);
   }, 60_000);
 });

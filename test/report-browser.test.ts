@@ -122,7 +122,7 @@ describe('report in headless Chromium', () => {
     // 2. DOM after load, with console logging on.
     const { stdout: dom, stderr } = runChromium(['--enable-logging=stderr', '--v=0', '--virtual-time-budget=2000', '--dump-dom', url]);
     expect(dom).toContain('<h1>avgk sample report</h1>');
-    expect([...dom.matchAll(/<svg[\s>]/g)].length).toBe(4);
+    expect([...dom.matchAll(/<svg[\s>]/g)].length).toBe(5); // the training curves are two panels
     expect([...dom.matchAll(/aria-roledescription="line mark"/g)].length).toBeGreaterThanOrEqual(4 + 5 + 2);
     expect([...dom.matchAll(/aria-roledescription="bar"/g)].length).toBeGreaterThan(10);
     expect([...dom.matchAll(/aria-roledescription="point"/g)].length).toBeGreaterThan(100);

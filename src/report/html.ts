@@ -14,12 +14,21 @@ export interface ReportTable {
   /** Positional arrays, or objects keyed by column name. */
   rows: readonly TableRow[];
   caption?: string;
+  /** Machine names of the columns in summary.json (default: the column labels as snake_case). */
+  keys?: readonly string[];
+  /** Machine name of the table in summary.json (default: the title as snake_case). */
+  id?: string;
+  /** Shown folded (a <details> element the reader opens), for long tables. */
+  collapsed?: boolean;
 }
 
 export interface ReportChart {
   title: string;
-  /** An `<svg>` element (e.g. from charts.ts). It must not contain scripts or external references. */
-  svg: string;
+  /**
+   * An `<svg>` element (e.g. from charts.ts), or several shown side by side as panels that wrap
+   * onto new lines on narrow screens. They must not contain scripts or external references.
+   */
+  svg: string | readonly string[];
   caption?: string;
 }
 
@@ -28,10 +37,17 @@ export interface Report {
   summary: Record<string, unknown>;
   tables: readonly ReportTable[];
   charts: readonly ReportChart[];
+  /** Tables for a closer look, shown after the charts (e.g. per class, configuration). */
+  details?: readonly ReportTable[];
   /** Plain-text paragraphs shown at the end. */
   notes?: string | readonly string[];
   /** A line under the title, e.g. the command and date that produced the report. */
   subtitle?: string;
+  /**
+   * The content of summary.json, with stable machine keys. Default: the summary and the tables,
+   * keyed by their labels as snake_case (see reportSummaryJson).
+   */
+  json?: unknown;
 }
 
 /** Escape text for HTML element content and attribute values. */
@@ -84,6 +100,39 @@ export function toJsonSafe(v: unknown, seen: Set<object> = new Set()): unknown {
   } finally {
     seen.delete(v);
   }
+}
+
+/** Round every non-integer number in a JSON-ready value to `digits` significant digits. */
+export function roundFloats(v: unknown, digits = 6): unknown {
+  if (typeof v === 'number') return Number.isInteger(v) || !Number.isFinite(v) ? v : Number(v.toPrecision(digits));
+  if (Array.isArray(v)) return v.map((x) => roundFloats(x, digits));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: roundFloats(x, digits), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return v;
+}
+
+/** A display label as a machine key: "test avg-K accuracy (K=2)" → "test_avg_k_accuracy_k_2". */
+export function machineKey(label: string): string {
+  const key = label
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  return key === '' ? '_' : key;
+}
+
+/** Machine keys for labels, made unique by a numeric suffix. */
+function uniqueKeys(labels: readonly string[], given?: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return labels.map((l, i) => {
+    const base = given?.[i] ?? machineKey(l);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n + 1}`;
+  });
 }
 
 function rowCells(table: ReportTable, row: TableRow): unknown[] {
@@ -142,29 +191,46 @@ const CSS = `
 * { box-sizing: border-box; }
 body { margin: 0; background: #f6f7f9; color: #1f2937;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans", sans-serif; }
-main { max-width: 1120px; margin: 0 auto; padding: 32px 28px 48px; }
+main { max-width: 1240px; margin: 0 auto; padding: 32px 28px 48px; }
 header { margin-bottom: 24px; }
-h1 { font-size: 26px; line-height: 1.25; margin: 0 0 4px; color: #111827; letter-spacing: -0.01em; }
-.subtitle { color: #6b7280; margin: 0; }
+h1 { font-size: 26px; line-height: 1.25; margin: 0 0 4px; color: #111827; letter-spacing: -0.01em; overflow-wrap: anywhere; }
+.subtitle { color: #6b7280; margin: 0; overflow-wrap: anywhere; }
 h2 { font-size: 18px; margin: 32px 0 12px; color: #111827; }
 h3 { font-size: 15px; margin: 0 0 8px; color: #111827; }
 section { margin-top: 8px; }
 .card { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 16px 18px; margin-bottom: 16px;
-  box-shadow: 0 1px 2px rgba(16,24,40,.04); overflow-x: auto; }
-dl.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 10px 16px; margin: 0; }
+  box-shadow: 0 1px 2px rgba(16,24,40,.04); min-width: 0; }
+dl.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px 16px; margin: 0; }
 dl.summary div { border-left: 3px solid #4e79a7; padding: 2px 0 2px 10px; min-width: 0; }
-dl.summary dt { font-size: 12px; color: #6b7280; text-transform: none; overflow-wrap: anywhere; }
+dl.summary dt { font-size: 12px; color: #6b7280; overflow-wrap: anywhere; }
 dl.summary dd { margin: 0; font-size: 16px; font-weight: 600; color: #111827; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.table-scroll { overflow-x: auto; max-width: 100%;
+  background: linear-gradient(to right, #fff 30%, rgba(255,255,255,0)) left / 32px 100% no-repeat local,
+    linear-gradient(to left, #fff 30%, rgba(255,255,255,0)) right / 32px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.14), rgba(0,0,0,0)) left / 12px 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.14), rgba(0,0,0,0)) right / 12px 100% no-repeat scroll; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 10px; border-bottom: 1px solid #eef0f3; text-align: left; vertical-align: top; }
-th { font-weight: 600; color: #374151; background: #f9fafb; border-bottom: 1px solid #d1d5db; white-space: nowrap; }
+th { font-weight: 600; color: #374151; background: #f9fafb; border-bottom: 1px solid #d1d5db; vertical-align: bottom; }
 td.num, th.num { text-align: right; }
-tbody tr:nth-child(even) td { background: #fbfcfd; }
-caption, figcaption { caption-side: bottom; text-align: left; color: #6b7280; font-size: 13px; padding-top: 8px; }
+td.num { white-space: nowrap; }
+td.long { min-width: 16em; overflow-wrap: anywhere; }
+tbody tr:nth-child(even) td { background: rgba(243,244,246,.5); }
+.caption, figcaption { text-align: left; color: #6b7280; font-size: 13px; margin: 8px 0 0; }
+details > summary { cursor: pointer; }
+details > summary h3 { display: inline; }
+details[open] > summary { margin-bottom: 8px; }
 figure { margin: 0; }
+.panels { display: flex; flex-wrap: wrap; gap: 12px 24px; align-items: flex-start; }
 figure svg { display: block; max-width: 100%; height: auto; }
 .notes p { margin: 0 0 8px; }
 footer { margin-top: 32px; color: #9ca3af; font-size: 12px; }
+@media (max-width: 640px) {
+  main { padding: 20px 12px 32px; }
+  .card { padding: 12px 12px; }
+  th, td { padding: 5px 6px; }
+  table { font-size: 13px; }
+}
 `;
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
@@ -173,15 +239,40 @@ function isNumeric(v: unknown): boolean {
   return typeof v === 'number' || typeof v === 'bigint';
 }
 
+/** Numbers written as text: "77.87 ± 0.84", "−5.27 [−11.99, +1.46]", "12.5%"; a lone dash marks a missing value. */
+const NUMBER_TEXT = /^[−+-]?\d[\d.,]*%?(?:\s*±\s*\d[\d.,]*%?)?(?:\s*\[[−+-]?\d[\d.,]*%?,\s*[−+-]?\d[\d.,]*%?\])?$/;
+const MISSING = (v: unknown): boolean => v === null || v === undefined || v === '–' || v === '—' || v === '-';
+
+function numberLike(v: unknown): boolean {
+  return isNumeric(v) || (typeof v === 'string' && NUMBER_TEXT.test(v.trim()));
+}
+
+/** Right-aligned, unwrapped columns: every present value a number (or a number written as text). */
+function numericColumns(t: ReportTable, rows: unknown[][]): boolean[] {
+  return t.columns.map((_, j) => rows.some((r) => !MISSING(r[j])) && rows.every((r) => MISSING(r[j]) || numberLike(r[j])));
+}
+
 function renderTableHtml(t: ReportTable): string {
   const rows = t.rows.map((r) => rowCells(t, r));
-  const numericCol = t.columns.map((_, j) => rows.length > 0 && rows.every((r) => r[j] === null || r[j] === undefined || isNumeric(r[j])) && rows.some((r) => isNumeric(r[j])));
+  const numericCol = numericColumns(t, rows);
   const head = t.columns.map((c, j) => `<th${numericCol[j] ? ' class="num"' : ''} scope="col">${escapeHtml(c)}</th>`).join('');
-  const body = rows
-    .map((r) => `<tr>${r.map((v, j) => `<td${numericCol[j] || isNumeric(v) ? ' class="num"' : ''}>${escapeHtml(formatValue(v))}</td>`).join('')}</tr>`)
-    .join('\n');
-  const caption = t.caption ? `<caption>${escapeHtml(t.caption)}</caption>` : '';
-  return `<div class="card"><h3>${escapeHtml(t.title)}</h3><table>${caption}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+  const cell = (v: unknown, j: number): string => {
+    const text = formatValue(v);
+    const cls = numericCol[j] ? ' class="num"' : text.length > 40 ? ' class="long"' : '';
+    return `<td${cls}>${escapeHtml(text)}</td>`;
+  };
+  const body = rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('\n');
+  const table = `<div class="table-scroll"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+  const caption = t.caption ? `<p class="caption">${escapeHtml(t.caption)}</p>` : '';
+  if (t.collapsed) {
+    const n = `${t.rows.length} row${t.rows.length === 1 ? '' : 's'}`;
+    return `<div class="card"><details><summary><h3>${escapeHtml(t.title)}</h3> <span class="caption">(${n}, click to show)</span></summary>${table}${caption}</details></div>`;
+  }
+  return `<div class="card"><h3>${escapeHtml(t.title)}</h3>${table}${caption}</div>`;
+}
+
+function chartSvgs(c: ReportChart): readonly string[] {
+  return typeof c.svg === 'string' ? [c.svg] : c.svg;
 }
 
 function notesOf(r: Report): string[] {
@@ -215,11 +306,19 @@ export function renderReport(report: Report): string {
   if (report.charts.length > 0) {
     parts.push('<section><h2>Charts</h2>');
     report.charts.forEach((c, i) => {
-      assertSafeSvg(c.svg, `chart ${JSON.stringify(c.title)}`);
-      const svg = namespaceSvgIds(c.svg.trim(), `c${i}-`);
+      const svgs = chartSvgs(c).map((svg, p) => {
+        assertSafeSvg(svg, `chart ${JSON.stringify(c.title)}`);
+        return namespaceSvgIds(svg.trim(), `c${i}-${p}-`);
+      });
+      const body = svgs.length === 1 ? svgs[0]! : `<div class="panels">${svgs.join('')}</div>`;
       const caption = c.caption ? `<figcaption>${escapeHtml(c.caption)}</figcaption>` : '';
-      parts.push(`<div class="card"><figure><h3>${escapeHtml(c.title)}</h3>${svg}${caption}</figure></div>`);
+      parts.push(`<div class="card"><figure><h3>${escapeHtml(c.title)}</h3>${body}${caption}</figure></div>`);
     });
+    parts.push('</section>');
+  }
+  if ((report.details ?? []).length > 0) {
+    parts.push('<section><h2>Details</h2>');
+    for (const t of report.details!) parts.push(renderTableHtml(t));
     parts.push('</section>');
   }
   const notes = notesOf(report);
@@ -262,38 +361,55 @@ export function renderMarkdown(report: Report): string {
   if (summary.length > 0) {
     out.push('## Summary', '', mdTable(['key', 'value'], summary.map(([k, v]) => [k, v])), '');
   }
-  for (const t of report.tables) {
+  const table = (t: ReportTable): void => {
     out.push(`## ${escapeMarkdown(t.title)}`, '', mdTable(t.columns, t.rows.map((r) => rowCells(t, r))), '');
     if (t.caption) out.push(escapeMarkdown(t.caption), '');
-  }
+  };
+  report.tables.forEach(table);
   if (report.charts.length > 0) {
     out.push('## Charts', '', 'See report.html:', '', ...report.charts.map((c) => `- ${escapeMarkdown(c.title)}`), '');
   }
+  (report.details ?? []).forEach(table);
   const notes = notesOf(report);
   if (notes.length > 0) out.push('## Notes', '', ...notes.flatMap((n) => [escapeMarkdown(n), '']));
   return out.join('\n').replace(/\n+$/, '\n');
 }
 
-/** The report's data as JSON-ready values (tables as arrays of objects keyed by column). */
+/**
+ * The content of summary.json: `report.json` when given, else the summary and the tables keyed by
+ * machine names (ReportTable.keys / .id, or the labels as snake_case). Floats are rounded to 6
+ * significant digits; NaN and ±Infinity become strings (see toJsonSafe).
+ */
 export function reportSummaryJson(report: Report): unknown {
-  return toJsonSafe({
-    title: report.title,
-    ...(report.subtitle ? { subtitle: report.subtitle } : {}),
-    summary: report.summary ?? {},
-    tables: report.tables.map((t) => ({
-      title: t.title,
-      columns: [...t.columns],
-      rows: t.rows.map((r) => {
-        const cells = rowCells(t, r);
-        const o: Record<string, unknown> = {};
-        t.columns.forEach((c, j) => Object.defineProperty(o, c, { value: cells[j] ?? null, enumerable: true, writable: true, configurable: true }));
-        return o;
+  if (report.json !== undefined) return roundFloats(toJsonSafe(report.json));
+  const summary = Object.entries(report.summary ?? {});
+  const summaryKeys = uniqueKeys(summary.map(([k]) => k));
+  const allTables = [...report.tables, ...(report.details ?? [])];
+  const tableIds = uniqueKeys(allTables.map((t) => t.title), allTables.map((t) => t.id ?? machineKey(t.title)));
+  const object = (keys: readonly string[], values: readonly unknown[]): Record<string, unknown> => {
+    const o: Record<string, unknown> = {};
+    keys.forEach((k, j) => Object.defineProperty(o, k, { value: values[j] ?? null, enumerable: true, writable: true, configurable: true }));
+    return o;
+  };
+  return roundFloats(
+    toJsonSafe({
+      title: report.title,
+      ...(report.subtitle ? { subtitle: report.subtitle } : {}),
+      summary: object(summaryKeys, summary.map(([, v]) => v)),
+      tables: allTables.map((t, i) => {
+        const keys = uniqueKeys(t.columns, t.keys);
+        return {
+          id: tableIds[i],
+          title: t.title,
+          columns: object(keys, t.columns),
+          rows: t.rows.map((r) => object(keys, rowCells(t, r))),
+          ...(t.caption ? { caption: t.caption } : {}),
+        };
       }),
-      ...(t.caption ? { caption: t.caption } : {}),
-    })),
-    charts: report.charts.map((c) => c.title),
-    notes: notesOf(report),
-  });
+      charts: report.charts.map((c) => c.title),
+      notes: notesOf(report),
+    }),
+  );
 }
 
 export interface WrittenReport {

@@ -8,7 +8,7 @@ import {
   renderSvg,
   setSizeCounts,
   setSizeHistogramSpec,
-  trainingCurvesSpec,
+  trainingCurvePanelSpecs,
   type AccuracyVsKRecord,
   type CurvePoint,
   type PerClassRecord,
@@ -74,7 +74,11 @@ export function sampleData(seed = 1): SampleData {
 export async function sampleReport(seed = 1): Promise<Report> {
   const d = sampleData(seed);
   const charts = [
-    { title: 'Training curves', svg: await renderSvg(trainingCurvesSpec(d.curves, { metricLabels: { avgKAccuracy: 'average-K accuracy' } })), caption: 'Loss and average-K accuracy (K = 2) per epoch.' },
+    {
+      title: 'Training curves',
+      svg: await Promise.all(trainingCurvePanelSpecs(d.curves, { metricLabels: { avgKAccuracy: 'average-K accuracy' }, unitMetrics: ['avgKAccuracy'] }).map(renderSvg)),
+      caption: 'Loss and average-K accuracy (K = 2) per epoch.',
+    },
     { title: 'Average-K accuracy vs K', svg: await renderSvg(accuracyVsKSpec(d.accuracyVsK, { bayes: d.bayes })), caption: 'Mean ± 1 std over 3 seeds; dashed: the Bayes optimum.' },
     { title: 'Set sizes at K = 2', svg: await renderSvg(setSizeHistogramSpec(d.setSizes)) },
     { title: 'Per-class accuracy vs training frequency', svg: await renderSvg(perClassAccuracySpec(d.perClass)), caption: 'One point per class; lines: least-squares fit on log(count).' },
