@@ -10,7 +10,7 @@ import { AvgkError, DataError, UsageError } from '../errors.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
 import { generateSynthetic, SYNTHETIC_DEFAULTS, SYNTHETIC_EXTRA_KEYS, type SyntheticOptions } from './synthetic.js';
-import { applyBlockLabelNoise, applyLongTail, applyNormalize } from './transforms.js';
+import { applyBlockLabelNoise, applyLongTail, applyNormalize, type TransformSplits } from './transforms.js';
 import type { Dataset } from './types.js';
 
 export * from './types.js';
@@ -26,16 +26,24 @@ export * from './transforms.js';
 export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'cifar100', 'cifar10', 'synthetic'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
+/** See transforms.LabelNoiseOptions. */
 export interface LabelNoiseSpec {
   p: number;
-  /** default 5 */
+  /** default 5; not with `blocks` */
   blockSize?: number;
+  /** explicit disjoint class groups instead of consecutive blocks */
+  blocks?: number[][];
+  /** default 'train' */
+  splits?: TransformSplits;
   seed?: number;
 }
+/** See transforms.LongTailOptions. */
 export interface LongTailSpec {
   alpha: number;
   seed?: number;
   nMax?: number;
+  /** default 'train' */
+  splits?: TransformSplits;
 }
 interface CommonSpec {
   seed?: number;
@@ -114,21 +122,55 @@ export function validateDatasetSpec(spec: unknown): DatasetSpec {
   }
   if (spec.labelNoise !== undefined) {
     const ln = spec.labelNoise;
-    if (!isObj(ln)) throw new Error(`dataset.labelNoise: must be an object {p, blockSize?, seed?}, got ${JSON.stringify(ln)}`);
-    checkKeys(ln, ['p', 'blockSize', 'seed'], 'dataset.labelNoise.', 'labelNoise');
+    if (!isObj(ln)) throw new Error(`dataset.labelNoise: must be an object {p, blockSize?, blocks?, splits?, seed?}, got ${JSON.stringify(ln)}`);
+    checkKeys(ln, ['p', 'blockSize', 'blocks', 'splits', 'seed'], 'dataset.labelNoise.', 'labelNoise');
     if (typeof ln.p !== 'number' || !(ln.p >= 0 && ln.p <= 1)) throw new Error(`dataset.labelNoise.p: must be a number in [0, 1], got ${JSON.stringify(ln.p)}`);
     checkOptInt(ln, 'blockSize', 'dataset.labelNoise.', 1);
+    if (ln.blocks !== undefined) checkNoiseBlocks(ln.blocks, ln.blockSize, specNumClasses(spec));
+    checkSplitsField(ln.splits, 'dataset.labelNoise.splits');
     if (ln.seed !== undefined && (typeof ln.seed !== 'number' || !Number.isInteger(ln.seed))) throw new Error(`dataset.labelNoise.seed: must be an integer, got ${JSON.stringify(ln.seed)}`);
   }
   if (spec.longTail !== undefined) {
     const lt = spec.longTail;
-    if (!isObj(lt)) throw new Error(`dataset.longTail: must be an object {alpha, seed?, nMax?}, got ${JSON.stringify(lt)}`);
-    checkKeys(lt, ['alpha', 'seed', 'nMax'], 'dataset.longTail.', 'longTail');
+    if (!isObj(lt)) throw new Error(`dataset.longTail: must be an object {alpha, seed?, nMax?, splits?}, got ${JSON.stringify(lt)}`);
+    checkKeys(lt, ['alpha', 'seed', 'nMax', 'splits'], 'dataset.longTail.', 'longTail');
+    checkSplitsField(lt.splits, 'dataset.longTail.splits');
     if (typeof lt.alpha !== 'number' || !(lt.alpha >= 0) || !Number.isFinite(lt.alpha)) throw new Error(`dataset.longTail.alpha: must be a finite number ≥ 0, got ${JSON.stringify(lt.alpha)}`);
     checkOptInt(lt, 'nMax', 'dataset.longTail.', 1);
     if (lt.seed !== undefined && (typeof lt.seed !== 'number' || !Number.isInteger(lt.seed))) throw new Error(`dataset.longTail.seed: must be an integer, got ${JSON.stringify(lt.seed)}`);
   }
   return spec as unknown as DatasetSpec;
+}
+
+function checkSplitsField(v: unknown, field: string): void {
+  if (v !== undefined && v !== 'train' && v !== 'all') throw new Error(`${field}: must be "train" or "all", got ${JSON.stringify(v)}`);
+}
+
+/** Number of classes of a validated-so-far spec (synthetic: numClasses or its default). */
+function specNumClasses(spec: Record<string, unknown>): number {
+  switch (spec.name) {
+    case 'cifar100':
+      return spec.label === 'coarse' ? 20 : 100;
+    case 'synthetic':
+      return typeof spec.numClasses === 'number' ? spec.numClasses : SYNTHETIC_DEFAULTS.numClasses;
+    default:
+      return 10;
+  }
+}
+
+function checkNoiseBlocks(blocks: unknown, blockSize: unknown, C: number): void {
+  const field = 'dataset.labelNoise.blocks';
+  if (blockSize !== undefined) throw new Error(`dataset.labelNoise.blockSize: not used with blocks (give one of them), got ${JSON.stringify(blockSize)}`);
+  const shape = `must be a non-empty array of disjoint class lists, each of ≥ 2 integers in [0, ${C - 1}]`;
+  if (!Array.isArray(blocks) || blocks.length === 0) throw new Error(`${field}: ${shape}, got ${JSON.stringify(blocks)}`);
+  const seen = new Set<number>();
+  for (const b of blocks) {
+    if (!Array.isArray(b) || b.length < 2) throw new Error(`${field}: ${shape}, got ${JSON.stringify(blocks)}`);
+    for (const c of b) {
+      if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= C || seen.has(c)) throw new Error(`${field}: ${shape}, got ${JSON.stringify(blocks)}`);
+      seen.add(c);
+    }
+  }
 }
 
 /** Loads a dataset from a spec; see the module comment for the pipeline. */
@@ -169,8 +211,11 @@ function loadValidated(spec: DatasetSpec, specIn: DatasetSpec | Record<string, u
       break;
     }
   }
-  if (spec.longTail) ds = applyLongTail(ds, { alpha: spec.longTail.alpha, nMax: spec.longTail.nMax, seed: spec.longTail.seed ?? (seed ^ 0x10a7a11) });
-  if (spec.labelNoise) ds = applyBlockLabelNoise(ds, { p: spec.labelNoise.p, blockSize: spec.labelNoise.blockSize ?? 5, seed: spec.labelNoise.seed ?? (seed ^ 0x4e015e) });
+  if (spec.longTail) ds = applyLongTail(ds, { alpha: spec.longTail.alpha, nMax: spec.longTail.nMax, splits: spec.longTail.splits, seed: spec.longTail.seed ?? (seed ^ 0x10a7a11) });
+  if (spec.labelNoise) {
+    const ln = spec.labelNoise;
+    ds = applyBlockLabelNoise(ds, { p: ln.p, blockSize: ln.blockSize ?? 5, blocks: ln.blocks, splits: ln.splits, seed: ln.seed ?? (seed ^ 0x4e015e) });
+  }
   if (spec.normalize) ds = applyNormalize(ds);
   ds.meta.spec = JSON.parse(JSON.stringify(specIn)) as unknown;
   return ds;

@@ -50,6 +50,61 @@ function blockOf(y: number, blockSize: number, numClasses: number): [number, num
   return [start, Math.min(blockSize, numClasses - start)];
 }
 
+/** Which splits a transform changes: the training split only (default), or val and test too. */
+export type TransformSplits = 'train' | 'all';
+
+function checkSplits(v: unknown, field: string): TransformSplits {
+  if (v === undefined) return 'train';
+  if (v !== 'train' && v !== 'all') throw new Error(`${field}: must be "train" or "all", got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * The noise groups: consecutive blocks of `blockSize` classes (the last one may be partial), or
+ * the explicit `blocks`. groupOf[c] is the index of the group of class c, −1 for none.
+ */
+function noiseGroups(numClasses: number, blockSize: number, blocks: readonly (readonly number[])[] | undefined): { groups: number[][]; groupOf: Int32Array } {
+  const groupOf = new Int32Array(numClasses).fill(-1);
+  const groups: number[][] = [];
+  if (blocks === undefined) {
+    for (let start = 0; start < numClasses; start += blockSize) groups.push(Array.from({ length: Math.min(blockSize, numClasses - start) }, (_, t) => start + t));
+  } else {
+    for (const b of blocks) {
+      if (!Array.isArray(b) || b.length < 2) throw new Error(`labelNoise.blocks: each block must list at least 2 classes, got ${JSON.stringify(b)}`);
+      for (const c of b) {
+        if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`labelNoise.blocks: class ${JSON.stringify(c)} is not an integer in [0, ${numClasses - 1}]`);
+        if (groupOf[c] >= 0) throw new Error(`labelNoise.blocks: class ${c} is listed more than once, got ${JSON.stringify(blocks)}`);
+        groupOf[c] = groups.length;
+      }
+      groups.push([...b]);
+    }
+  }
+  groups.forEach((g, i) => {
+    for (const c of g) groupOf[c] = i;
+  });
+  return { groups, groupOf };
+}
+
+function groupLabelNoise(y: Int32Array, groups: number[][], groupOf: Int32Array, p: number, rng: Rng): { y: Int32Array; resampled: Uint8Array; changed: number } {
+  const out = new Int32Array(y.length);
+  const resampled = new Uint8Array(y.length);
+  let changed = 0;
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i];
+    const g = groupOf[v];
+    if (rng.next() < p && g >= 0) {
+      const group = groups[g];
+      const nv = group[rng.int(group.length)];
+      resampled[i] = 1;
+      out[i] = nv;
+      if (nv !== v) changed++;
+    } else {
+      out[i] = v;
+    }
+  }
+  return { y: out, resampled, changed };
+}
+
 /**
  * Block label noise (Garcin et al., noised-topk): with probability p, a label y is replaced by
  * y − (y mod b) + U{0..b−1}, i.e. a uniform label from its block of b consecutive classes.
@@ -67,61 +122,72 @@ export function blockLabelNoise(
 ): { y: Int32Array; resampled: Uint8Array; changed: number } {
   if (!(p >= 0 && p <= 1)) throw new Error(`labelNoise.p: must be in [0, 1], got ${p}`);
   if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`labelNoise.blockSize: must be a positive integer, got ${blockSize}`);
-  const out = new Int32Array(y.length);
-  const resampled = new Uint8Array(y.length);
-  let changed = 0;
-  for (let i = 0; i < y.length; i++) {
-    const v = y[i];
-    if (rng.next() < p) {
-      const [start, width] = blockOf(v, blockSize, numClasses);
-      const nv = start + rng.int(width);
-      resampled[i] = 1;
-      out[i] = nv;
-      if (nv !== v) changed++;
-    } else {
-      out[i] = v;
-    }
-  }
-  return { y: out, resampled, changed };
+  const { groups, groupOf } = noiseGroups(numClasses, blockSize, undefined);
+  return groupLabelNoise(y, groups, groupOf, p, rng);
 }
 
 export interface LabelNoiseOptions {
   p: number;
   blockSize: number;
   seed: number;
+  /**
+   * Explicit disjoint groups of ≥ 2 classes used instead of the consecutive blocks of
+   * `blockSize` (e.g. Fashion-MNIST [[0, 2, 4, 6]]: T-shirt, pullover, coat, shirt). A noisy
+   * label is uniform over its group; classes in no group keep their labels. Same draw order.
+   */
+  blocks?: number[][];
+  /**
+   * 'train' (default): val/test keep clean labels and posteriors. 'all': val and test get the
+   * same noise (independent draws), so they follow the noisy training distribution.
+   */
+  splits?: TransformSplits;
+}
+
+/** The posterior of the noisy label: η̃_k = (1−p)·η_k + p·(1/|G|)·Σ_{j∈G} η_j for k in group G, η_k outside the groups. */
+function noisyPosterior(eta: Float32Array, n: number, C: number, groups: number[][], p: number): Float32Array {
+  const out = Float32Array.from(eta);
+  for (let i = 0; i < n; i++) {
+    for (const g of groups) {
+      let s = 0;
+      for (const j of g) s += eta[i * C + j];
+      const share = (p * s) / g.length;
+      for (const j of g) out[i * C + j] = (1 - p) * eta[i * C + j] + share;
+    }
+  }
+  return out;
 }
 
 /**
- * Applies block label noise to the training labels only; recomputes classCounts.
- * A known training posterior η is replaced by the posterior of the noisy label:
- * η̃_k = (1−p)·η_k + p·(1/|B(k)|)·Σ_{j∈B(k)} η_j. Val/test and their posteriors stay clean.
+ * Applies block label noise to the training labels (and with splits 'all' to val/test);
+ * recomputes classCounts. A known posterior of a changed split is replaced by the posterior of
+ * the noisy label (noisyPosterior). Random streams: train uses Rng(seed); with 'all', val and
+ * test use two forks of it taken after the training draws. Unchanged splits stay as they are.
  */
 export function applyBlockLabelNoise(ds: Dataset, opts: LabelNoiseOptions): Dataset {
   const seed = checkSeed(opts.seed, 'labelNoise.seed');
-  const { p, blockSize } = opts;
-  const res = blockLabelNoise(ds.train.y, ds.numClasses, p, blockSize, new Rng(seed));
+  const { p, blockSize, blocks } = opts;
+  const splits = checkSplits(opts.splits, 'labelNoise.splits');
+  if (!(p >= 0 && p <= 1)) throw new Error(`labelNoise.p: must be in [0, 1], got ${p}`);
+  if (blocks === undefined && (!Number.isInteger(blockSize) || blockSize < 1)) throw new Error(`labelNoise.blockSize: must be a positive integer, got ${blockSize}`);
+  if (blocks !== undefined && !Array.isArray(blocks)) throw new Error(`labelNoise.blocks: must be an array of class lists, got ${JSON.stringify(blocks)}`);
   const C = ds.numClasses;
-  let posterior = ds.posterior;
-  if (ds.posterior?.train) {
-    const eta = ds.posterior.train;
-    const n = ds.train.n;
-    const out = new Float32Array(eta.length);
-    for (let i = 0; i < n; i++) {
-      for (let start = 0; start < C; start += blockSize) {
-        const width = Math.min(blockSize, C - start);
-        let s = 0;
-        for (let j = start; j < start + width; j++) s += eta[i * C + j];
-        const share = (p * s) / width;
-        for (let j = start; j < start + width; j++) out[i * C + j] = (1 - p) * eta[i * C + j] + share;
-      }
-    }
-    posterior = { ...ds.posterior, train: out };
+  const { groups, groupOf } = noiseGroups(C, blockSize, blocks);
+  const rng = new Rng(seed);
+  const names = splits === 'all' ? (['train', 'val', 'test'] as const) : (['train'] as const);
+  const patch: Partial<Dataset> = {};
+  const posterior = ds.posterior ? { ...ds.posterior } : undefined;
+  const counts: Record<string, { resampled: number; changed: number }> = {};
+  for (const name of names) {
+    const split = ds[name];
+    const res = groupLabelNoise(split.y, groups, groupOf, p, name === 'train' ? rng : rng.fork());
+    patch[name] = { x: split.x, y: res.y, n: split.n };
+    counts[name] = { resampled: res.resampled.reduce((a, b) => a + b, 0), changed: res.changed };
+    const eta = posterior?.[name];
+    if (posterior && eta) posterior[name] = noisyPosterior(eta, split.n, C, groups, p);
   }
-  return withTransform(
-    ds,
-    { type: 'blockLabelNoise', p, blockSize, seed, resampled: res.resampled.reduce((a, b) => a + b, 0), changed: res.changed },
-    { train: { x: ds.train.x, y: res.y, n: ds.train.n }, classCounts: countClasses(res.y, C), posterior },
-  );
+  const rec: TransformRecord = { type: 'blockLabelNoise', p, ...(blocks ? { blocks: groups } : { blockSize }), seed, resampled: counts.train.resampled, changed: counts.train.changed };
+  if (splits === 'all') Object.assign(rec, { splits, val: counts.val, test: counts.test });
+  return withTransform(ds, rec, { ...patch, classCounts: countClasses(patch.train!.y, C), ...(posterior ? { posterior } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,36 +223,30 @@ export interface LongTailOptions {
   seed: number;
   /** Count of the rank-1 class; default: the smallest training class count (so every target is reachable). */
   nMax?: number;
+  /**
+   * 'train' (default): val/test untouched. 'all': val and test are subsampled with the same
+   * ranks and α, the rank-1 class keeping as many samples as the split's smallest class, so
+   * they follow the long-tailed training distribution (as in Pl@ntNet-300K).
+   */
+  splits?: TransformSplits;
 }
 
 /**
- * Long-tail subsampling of the training split: the class with (seeded, random) rank r keeps
- * n_c = max(1, round(nMax·r^(−α))) samples, chosen uniformly at random (seeded); kept samples
- * keep their original order. If a class has fewer samples than n_c, all are kept (recorded in
- * meta). A known training posterior is subset and adjusted for the prior shift:
- * η'_c ∝ η_c · (kept_c / available_c). Val/test are untouched.
+ * Keeps min(target_c, available_c) samples of each class of `split` (uniform, seeded, original
+ * order) and adjusts a known posterior for the prior shift: η'_c ∝ η_c · kept_c / available_c.
  */
-export function applyLongTail(ds: Dataset, opts: LongTailOptions): Dataset {
-  const seed = checkSeed(opts.seed, 'longTail.seed');
-  const alpha = opts.alpha;
-  if (!(typeof alpha === 'number' && alpha >= 0 && Number.isFinite(alpha))) throw new Error(`longTail.alpha: must be a finite number ≥ 0, got ${String(alpha)}`);
-  const C = ds.numClasses;
-  const avail = countClasses(ds.train.y, C);
-  let nMax = opts.nMax;
-  if (nMax === undefined) {
-    nMax = Infinity;
-    for (let c = 0; c < C; c++) if (avail[c] > 0) nMax = Math.min(nMax, avail[c]);
-    if (!Number.isFinite(nMax)) throw new Error('longTail: the training split is empty');
-  } else if (!Number.isInteger(nMax) || nMax < 1) {
-    throw new Error(`longTail.nMax: must be a positive integer, got ${String(nMax)}`);
-  }
-  const rng = new Rng(seed);
-  const ranks = seededRanks(C, rng);
-  const target = longTailCounts(ranks, nMax, alpha);
-  // indices per class, in order
+function longTailSubsample(
+  split: Split,
+  eta: Float32Array | undefined,
+  sampleShape: readonly number[],
+  C: number,
+  target: Int32Array,
+  rng: Rng,
+): { split: Split; eta: Float32Array | undefined; kept: Int32Array } {
+  const avail = countClasses(split.y, C);
   const byClass: number[][] = Array.from({ length: C }, () => []);
-  for (let i = 0; i < ds.train.n; i++) byClass[ds.train.y[i]].push(i);
-  const keep = new Uint8Array(ds.train.n);
+  for (let i = 0; i < split.n; i++) byClass[split.y[i]].push(i);
+  const keep = new Uint8Array(split.n);
   const kept = new Int32Array(C);
   for (let c = 0; c < C; c++) {
     const idx = rng.shuffle(byClass[c].slice());
@@ -195,27 +255,75 @@ export function applyLongTail(ds: Dataset, opts: LongTailOptions): Dataset {
     for (let t = 0; t < k; t++) keep[idx[t]] = 1;
   }
   const indices: number[] = [];
-  for (let i = 0; i < ds.train.n; i++) if (keep[i]) indices.push(i);
-  const train = subsetSplit(ds.train, ds.sampleShape, indices);
-  let posterior = ds.posterior;
-  if (ds.posterior?.train) {
-    const eta = subsetRows(ds.posterior.train, C, indices);
+  for (let i = 0; i < split.n; i++) if (keep[i]) indices.push(i);
+  const out = subsetSplit(split, sampleShape, indices);
+  let etaOut: Float32Array | undefined;
+  if (eta) {
+    etaOut = subsetRows(eta, C, indices);
     const ratio = new Float64Array(C);
     for (let c = 0; c < C; c++) ratio[c] = avail[c] > 0 ? kept[c] / avail[c] : 0;
     for (let i = 0; i < indices.length; i++) {
       let s = 0;
-      for (let c = 0; c < C; c++) s += eta[i * C + c] * ratio[c];
-      for (let c = 0; c < C; c++) eta[i * C + c] = s > 0 ? (eta[i * C + c] * ratio[c]) / s : 0;
+      for (let c = 0; c < C; c++) s += etaOut[i * C + c] * ratio[c];
+      for (let c = 0; c < C; c++) etaOut[i * C + c] = s > 0 ? (etaOut[i * C + c] * ratio[c]) / s : 0;
     }
-    posterior = { ...ds.posterior, train: eta };
   }
+  return { split: out, eta: etaOut, kept };
+}
+
+/** The smallest non-zero class count of `y` (Infinity when empty). */
+function smallestClass(y: Int32Array, C: number): number {
+  const counts = countClasses(y, C);
+  let m = Infinity;
+  for (let c = 0; c < C; c++) if (counts[c] > 0) m = Math.min(m, counts[c]);
+  return m;
+}
+
+/**
+ * Long-tail subsampling of the training split: the class with (seeded, random) rank r keeps
+ * n_c = max(1, round(nMax·r^(−α))) samples, chosen uniformly at random (seeded); kept samples
+ * keep their original order. If a class has fewer samples than n_c, all are kept (recorded in
+ * meta). A known training posterior is subset and adjusted for the prior shift:
+ * η'_c ∝ η_c · (kept_c / available_c). Val/test are untouched unless splits is 'all' (see
+ * LongTailOptions.splits; they use two forks of the stream taken after the training draws).
+ */
+export function applyLongTail(ds: Dataset, opts: LongTailOptions): Dataset {
+  const seed = checkSeed(opts.seed, 'longTail.seed');
+  const alpha = opts.alpha;
+  if (!(typeof alpha === 'number' && alpha >= 0 && Number.isFinite(alpha))) throw new Error(`longTail.alpha: must be a finite number ≥ 0, got ${String(alpha)}`);
+  const splits = checkSplits(opts.splits, 'longTail.splits');
+  const C = ds.numClasses;
+  let nMax = opts.nMax;
+  if (nMax === undefined) {
+    nMax = smallestClass(ds.train.y, C);
+    if (!Number.isFinite(nMax)) throw new Error('longTail: the training split is empty');
+  } else if (!Number.isInteger(nMax) || nMax < 1) {
+    throw new Error(`longTail.nMax: must be a positive integer, got ${String(nMax)}`);
+  }
+  const rng = new Rng(seed);
+  const ranks = seededRanks(C, rng);
+  const target = longTailCounts(ranks, nMax, alpha);
+  const tr = longTailSubsample(ds.train, ds.posterior?.train, ds.sampleShape, C, target, rng);
+  const patch: Partial<Dataset> = { train: tr.split, classCounts: countClasses(tr.split.y, C) };
+  const posterior = ds.posterior ? { ...ds.posterior } : undefined;
+  if (posterior && tr.eta) posterior.train = tr.eta;
   const short: number[] = [];
-  for (let c = 0; c < C; c++) if (kept[c] < target[c]) short.push(c);
-  return withTransform(
-    ds,
-    { type: 'longTail', alpha, seed, nMax, ranks: Array.from(ranks), targetCounts: Array.from(target), classesShort: short },
-    { train, classCounts: countClasses(train.y, C), posterior },
-  );
+  for (let c = 0; c < C; c++) if (tr.kept[c] < target[c]) short.push(c);
+  const rec: TransformRecord = { type: 'longTail', alpha, seed, nMax, ranks: Array.from(ranks), targetCounts: Array.from(target), classesShort: short };
+  if (splits === 'all') {
+    rec.splits = splits;
+    for (const name of ['val', 'test'] as const) {
+      const split = ds[name];
+      const m = smallestClass(split.y, C);
+      const splitRng = rng.fork();
+      if (!Number.isFinite(m)) continue;
+      const r = longTailSubsample(split, ds.posterior?.[name], ds.sampleShape, C, longTailCounts(ranks, m, alpha), splitRng);
+      patch[name] = r.split;
+      if (posterior && r.eta) posterior[name] = r.eta;
+      rec[`${name}Counts`] = Array.from(r.kept);
+    }
+  }
+  return withTransform(ds, rec, { ...patch, ...(posterior ? { posterior } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -326,6 +326,14 @@ export interface MarkdownContext {
   notes?: string[];
 }
 
+/** The label-noise part of the results' data line ('' without noise). */
+function noiseLine(spec: CompareConfig['dataset']): string {
+  const ln = spec.labelNoise;
+  if (!ln) return '';
+  const groups = ln.blocks ? `classes ${ln.blocks.map((b) => `{${b.join(', ')}}`).join(', ')}` : `b = ${ln.blockSize ?? 5}`;
+  return `; block label noise p = ${ln.p}, ${groups} on ${ln.splits === 'all' ? 'train, val and test' : 'train'}`;
+}
+
 /** Per K: one table row per method (mean ± std over seeds, test split), the Bayes row when known. */
 export function perKTables(records: readonly CompareRecord[], bayes: readonly BayesRecord[], ks: readonly number[], longTailed: boolean): { k: number; columns: string[]; rows: string[][] }[] {
   const summary = summarize(records);
@@ -417,7 +425,7 @@ function describeConfig(cfg: CompareConfig): string {
   const s = cfg.schedule;
   const sched = s.name === 'constant' ? 'constant lr' : s.name === 'cosine' ? `cosine schedule${s.warmup ? ` (${s.warmup} warm-up epochs)` : ''}` : `step schedule (${s.milestones ? `milestones ${s.milestones.join(', ')}` : `every ${s.stepSize} epochs`}, ×${s.gamma ?? 0.1})`;
   const model = cfg.model.name === 'mlp' ? `MLP [${(cfg.model.hidden ?? [256, 256]).join(', ')}]` : cfg.model.name;
-  return `${model}, ${cfg.epochs} epochs, batch ${cfg.batchSize}, ${opt}, ${sched}${cfg.augment ? ', crop+flip augmentation' : ''}`;
+  return `${model}, ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, ${opt}, ${sched}${cfg.augment ? ', crop+flip augmentation' : ''}`;
 }
 
 function methodLine(m: MethodConfig): string {
@@ -436,7 +444,7 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
   lines.push('');
   if (cfg.description) lines.push(cfg.description, '');
   if (ctx.interrupted) lines.push('**Interrupted: the tables hold the cells finished so far.**', '');
-  if (ds) lines.push(`- Data: ${ds.name}, ${ds.numClasses} classes, ${ds.train} train / ${ds.val} val / ${ds.test} test samples${cfg.dataset.labelNoise ? `; block label noise p = ${cfg.dataset.labelNoise.p}, b = ${cfg.dataset.labelNoise.blockSize ?? 5} on train` : ''}${longTailed && ds.classCounts ? `; long-tailed training set (class counts ${Math.min(...Array.from(ds.classCounts))}–${Math.max(...Array.from(ds.classCounts))})` : ''}.`);
+  if (ds) lines.push(`- Data: ${ds.name}, ${ds.numClasses} classes, ${ds.train} train / ${ds.val} val / ${ds.test} test samples${noiseLine(cfg.dataset)}${longTailed && ds.classCounts ? `; long-tailed training set (class counts ${Math.min(...Array.from(ds.classCounts))}–${Math.max(...Array.from(ds.classCounts))})${cfg.dataset.longTail?.splits === 'all' ? ', val/test long-tailed too' : ''}` : ''}.`);
   lines.push(`- Model and training: ${describeConfig(cfg)}; best epoch by validation average-K accuracy.`);
   lines.push(`- Methods: ${cfg.methods.map(methodLine).join('; ')}.`);
   lines.push(
@@ -451,7 +459,7 @@ export function resultsMarkdown(records: readonly CompareRecord[], bayes: readon
     lines.push('- Bayes optimum: the true posterior η thresholded at the λ calibrated on the validation posterior, like the methods; avg-K acc is against the test labels, expected acc is (1/n) Σᵢ Σ_{j∈S(xᵢ)} ηⱼ(xᵢ), for every row. Gap = method − Bayes on the expected accuracy, in percentage points.');
     lines.push(`- Oracle (λ from the test posterior, set size exactly K): ${bayes.map((b) => `K=${kLabel(b.k)} ${fmtPct(b.oracleExpectedAccuracy)}%`).join(', ')}.`);
   }
-  if (ctx.totalSeconds !== undefined) lines.push(`- Wall time: ${fmtSecs(ctx.totalSeconds)}${ctx.backend ? ` (backend ${ctx.backend}${ctx.threads ? `, ${ctx.threads} threads` : ''})` : ''}.`);
+  if (ctx.totalSeconds !== undefined) lines.push(`- Wall time: ${fmtSecs(ctx.totalSeconds)}${ctx.backend ? ` (backend ${ctx.backend}${ctx.threads ? `, ${ctx.threads} thread${ctx.threads === 1 ? '' : 's'}` : ''})` : ''}.`);
   if (ctx.command) lines.push(`- Command: \`${ctx.command}\``);
   lines.push('');
   const paired = pairedTables(records, cfg.ks, referenceMethod(cfg), { expected: bayes.length > 0, longTailed });
@@ -517,6 +525,33 @@ async function renderHtmlReport(dir: string, records: CompareRecord[], bayes: Ba
       ...(p ? [{ title: `K = ${kLabel(t.k)}: method − ${p.reference}, same seeds (pts, 95% interval)`, columns: p.columns, rows: p.rows }] : []),
     ];
   });
+  // the spread over seeds: every seed's test accuracy, per K
+  const seeds = [...new Set(records.map((r) => r.seed))].sort((a, b) => a - b);
+  const methods = [...new Set(records.map((r) => r.method))];
+  if (seeds.length > 1) {
+    charts.push({
+      title: 'Average-K accuracy of each seed (test)',
+      svg: await Promise.all(
+        cfg.ks.map((k) =>
+          rep.renderSeedSpread(records.filter((r) => r.k === k).map((r) => ({ method: r.method, seed: r.seed, value: r.avgKAccuracy })), { subtitle: `K = ${kLabel(k)}` }),
+        ),
+      ),
+      caption: 'A dot per seed, a black bar at the mean, a grey line from the lowest to the highest seed.',
+    });
+  }
+  const details = seeds.length > 1
+    ? cfg.ks.map((k) => ({
+        title: `K = ${kLabel(k)}: average-K accuracy (%) per seed`,
+        columns: ['method', ...seeds.map((s) => `seed ${s}`), 'mean', 'lowest–highest (pts)'],
+        rows: methods.flatMap((m) => {
+          const mine = records.filter((r) => r.method === m && r.k === k);
+          if (mine.length === 0) return [];
+          const v = mine.map((r) => r.avgKAccuracy);
+          const bySeed = seeds.map((s) => fmtPct(mine.find((r) => r.seed === s)?.avgKAccuracy));
+          return [[m, ...bySeed, fmtPct(v.reduce((a, b) => a + b, 0) / v.length), fmtPct(Math.max(...v) - Math.min(...v))]];
+        }),
+      }))
+    : [];
   const ds = ctx.dataset;
   const written = await rep.writeReport(dir, {
     title: `avgk compare: ${ds?.name ?? cfg.dataset.name}`,
@@ -532,6 +567,7 @@ async function renderHtmlReport(dir: string, records: CompareRecord[], bayes: Ba
     },
     tables,
     charts,
+    details,
     notes: ['Test split; thresholds calibrated on validation; mean ± sample std over seeds.', ...(cfg.description ? [cfg.description] : [])],
   });
   return [written.html, written.json, written.md];
@@ -548,7 +584,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
   }
   const backend = backendName();
   const threads = getNumThreads();
-  log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${config.device === 'cuda' ? 'device cuda' : `backend ${backend}, ${threads} threads`}`);
+  log(`avgk compare: ${ds.name}, ${ds.numClasses} classes, ${ds.train.n}/${ds.val.n}/${ds.test.n} train/val/test, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${config.device === 'cuda' ? 'device cuda' : `backend ${backend}, ${threads} thread${threads === 1 ? '' : 's'}`}`);
   const longTailed = isLongTailed(config.dataset);
   const split = opts.split ?? 'test';
   const bayes = split === 'test' ? bayesRecords(ds, config.ks) : [];
