@@ -16,16 +16,45 @@ export interface ProgressOptions {
   plain?: boolean;
 }
 
-function duration(s: number): string {
+/** A short duration: "<1s", "42s", "3m07s", "1h05m"; "?" when unknown. */
+export function duration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';
-  if (s < 60) return `${Math.round(s)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s - 60 * m)).padStart(2, '0')}s`;
+  if (s < 0.5) return '<1s';
+  const r = Math.round(s);
+  if (r < 60) return `${r}s`;
+  const m = Math.floor(r / 60);
+  if (m < 60) return `${m}m${String(r - 60 * m).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export interface BarState {
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch, of `batches`. */
+  done: number;
+  batches: number;
+  imagesPerS: number;
+  loss: number;
+  /** Seconds left in the epoch's training steps; NaN until a step has been timed. */
+  etaS: number;
+}
+
+const BAR_WIDTH = 24;
+
+/** The terminal progress line, at most `maxWidth` characters. */
+export function formatBar(b: BarState, maxWidth = Infinity): string {
+  const filled = b.batches > 0 ? Math.min(BAR_WIDTH, Math.round((b.done / b.batches) * BAR_WIDTH)) : 0;
+  const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(BAR_WIDTH - filled);
+  const speed = b.imagesPerS > 0 ? `${b.imagesPerS.toFixed(0)} img/s` : '— img/s';
+  // all batches done: validation runs before the epoch's summary line
+  const tail = b.done >= b.batches ? 'evaluating on validation…' : `ETA ${Number.isFinite(b.etaS) ? duration(b.etaS) : '…'}`;
+  const line = `epoch ${b.epoch}/${b.epochs} ${bar} ${b.done}/${b.batches} | ${speed} | loss ${Number.isFinite(b.loss) ? b.loss.toFixed(4) : '—'} | ${tail}`;
+  return line.length > maxWidth ? line.slice(0, Math.max(0, maxWidth - 1)) + '…' : line;
 }
 
 export class TrainProgress {
   private bar: cliProgress.SingleBar | null = null;
+  private state: BarState | null = null;
   private lastPlain = -Infinity;
   private printedAny = false;
   private readonly tty: boolean;
@@ -48,30 +77,29 @@ export class TrainProgress {
     if (this.ctx.quiet) return;
     const ips = seconds > 0 ? samples / seconds : 0;
     const done = info.batch + 1;
+    // steps timed by this process (a resumed epoch starts part-way)
+    const eta = this.epochSteps > 0 && seconds > 0 ? ((info.batches - done) * seconds) / this.epochSteps : NaN;
     if (this.tty) {
+      this.state = { epoch: info.epoch + 1, epochs: this.opts.epochs, done, batches: info.batches, imagesPerS: ips, loss: info.loss, etaS: eta };
       if (!this.bar) {
-        this.bar = new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: `epoch {ep}/${this.opts.epochs} {bar} {value}/{total} batches | {ips} img/s | loss {loss} | ETA {eta_formatted}`,
-            barsize: 24,
-            hideCursor: true,
-            clearOnComplete: true,
-            etaBuffer: 50,
-            fps: 5,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        this.bar.start(info.batches, info.batch, { ep: info.epoch + 1, ips: '—', loss: '—' });
+        this.bar = new cliProgress.SingleBar({
+          stream: process.stderr,
+          format: (_o, params) => (this.state ? formatBar(this.state, params.maxWidth) : ''),
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 5,
+        });
+        this.bar.start(info.batches, done);
       }
-      this.bar.update(done, { ep: info.epoch + 1, ips: ips.toFixed(0), loss: info.loss.toFixed(4) });
+      this.bar.update(done);
+      // validation blocks the event loop: draw "evaluating" now, not at the next timer tick
+      if (done >= info.batches) this.bar.render();
       return;
     }
     const now = performance.now();
     if (this.printedAny && now - this.lastPlain < this.intervalMs) return;
     this.printedAny = true;
     this.lastPlain = now;
-    const eta = this.epochSteps > 0 ? ((info.batches - done) * seconds) / this.epochSteps : NaN;
     this.ctx.err(
       `epoch ${info.epoch + 1}/${this.opts.epochs}  batch ${done}/${info.batches}  loss ${info.loss.toFixed(4)}  ${ips.toFixed(0)} img/s  ETA ${duration(eta)}`,
     );
@@ -82,7 +110,7 @@ export class TrainProgress {
     this.stopBar();
     this.epochSteps = 0;
     if (this.ctx.quiet) return;
-    const val = info.val.map((v) => `val acc@K=${v.k} ${v.avgKAccuracy.toFixed(4)} (size ${v.meanSetSize.toFixed(2)})`).join('  ');
+    const val = info.val.map((v) => `val acc@K=${v.k} ${v.avgKAccuracy.toFixed(4)}`).join('  ');
     const speed = Number.isFinite(info.imagesPerS) ? `, ${info.imagesPerS.toFixed(0)} img/s` : '';
     this.ctx.err(`epoch ${info.epoch + 1}/${this.opts.epochs}  train loss ${info.trainLoss.toFixed(4)}  ${val}  lr ${Number(info.lr.toPrecision(3))}  ${info.seconds.toFixed(1)} s${speed}`);
     // the next epoch starts with a fresh line
@@ -94,5 +122,6 @@ export class TrainProgress {
       this.bar.stop();
       this.bar = null;
     }
+    this.state = null;
   }
 }

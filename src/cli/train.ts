@@ -58,6 +58,7 @@ import {
 } from './runtime.js';
 import { TrainProgress } from './progress.js';
 import { accuracyVsK, writeRunReport } from './run-report.js';
+import { plural, wrapParts } from './text.js';
 
 export interface TrainOptions {
   dataset?: string;
@@ -298,11 +299,11 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     const done = resumeCkpt.meta.trainState.epoch;
     const started = done + (resumeCkpt.meta.trainState.batch > 0 ? 1 : 0);
     if (o.epochs !== undefined) {
-      if (o.epochs < started) throw ctx.usageError(`--epochs ${o.epochs}: the checkpoint has already trained ${done} epoch(s)${started > done ? ' and started the next' : ''}`);
+      if (o.epochs < started) throw ctx.usageError(`--epochs ${o.epochs}: the checkpoint has already trained ${plural(done, 'epoch')}${started > done ? ' and started the next' : ''}`);
       config.epochs = o.epochs;
     }
     if (resumeCkpt.meta.status === 'complete' && done >= config.epochs) {
-      throw ctx.usageError(`--resume ${o.resume}: the run is complete (${done} epoch(s)); pass --epochs N with N > ${done} to train more`);
+      throw ctx.usageError(`--resume ${o.resume}: the run is complete (${plural(done, 'epoch')}); pass --epochs N with N > ${done} to train more`);
     }
   } else {
     config = configFromFlags(ctx, o, (_o, key) => cmd.getOptionValueSource(String(key)) === 'cli');
@@ -346,10 +347,16 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
   }
   const batches = Math.ceil(ds.train.n / config.batchSize);
   ctx.info(
-    `avgk train: ${config.method.name} on ${ds.name} (train ${ds.train.n}, val ${ds.val.n}, test ${ds.test.n}, ${ds.numClasses} classes), ` +
-      `${config.model.name}${config.model.hidden ? ` [${config.model.hidden.join(', ')}]` : ''} (${model.numParameters().toLocaleString('en-US')} parameters), ` +
-      `K = ${config.ks.join(', ')}, ${config.epochs} epoch(s) × ${batches} batches, ${device === 'cuda' ? 'device cuda' : `backend ${backendName()}`}` +
-      (resumeCkpt ? `, resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}` : ''),
+    wrapParts([
+      `avgk train: ${config.method.name} on ${ds.name}`,
+      plural(ds.numClasses, 'class', 'classes'),
+      `train ${ds.train.n} / val ${ds.val.n} / test ${ds.test.n}`,
+      `${config.model.name}${config.model.hidden ? ` [${config.model.hidden.join(', ')}]` : ''} (${model.numParameters().toLocaleString('en-US')} parameters)`,
+      `K = ${config.ks.join(', ')}`,
+      `${plural(config.epochs, 'epoch')} × ${plural(batches, 'batch', 'batches')}`,
+      device === 'cuda' ? 'device cuda' : `backend ${backendName()}`,
+      ...(resumeCkpt ? [`resuming at epoch ${state.epoch + 1} batch ${state.batch + 1}`] : []),
+    ], 80, ';'),
   );
 
   // ---- 4. create and lock the output directory (it must be writable), train ----
@@ -491,9 +498,16 @@ async function trainLocked(ctx: CliContext, o: TrainOptions, locked: LockedRun):
 
   ctx.out('');
   ctx.out(
-    `Test results — ${ds.name}, ${config.method.name}, ${config.model.name}, ${config.epochs} epoch(s), best epoch ${result.bestEpoch + 1}; ` +
-      `${ds.test.n} test samples, thresholds calibrated on validation (${ds.val.n})` +
-      (!methodDef(config.method.name).kIndependent && config.ks.length > 1 ? `; trained for K = ${trainK(config)}` : ''),
+    wrapParts([
+      `Test results — ${ds.name}`,
+      config.method.name,
+      config.model.name,
+      plural(config.epochs, 'epoch'),
+      `best epoch ${result.bestEpoch + 1}`,
+      `${ds.test.n} test samples`,
+      `thresholds calibrated on validation (${ds.val.n} samples)`,
+      ...(!methodDef(config.method.name).kIndependent && config.ks.length > 1 ? [`trained for K = ${trainK(config)}`] : []),
+    ]),
   );
   ctx.out(formatResults(evaluation));
   ctx.out('');
@@ -506,6 +520,8 @@ async function trainLocked(ctx: CliContext, o: TrainOptions, locked: LockedRun):
       bestEpoch: result.bestEpoch,
       test: evaluation,
       curves,
+      scores: run.scores,
+      calibrations: cals,
       command: ['avgk', ...ctx.argv].join(' '),
       backend: device === 'cuda' ? 'cuda' : backendName(),
       seconds: trainSeconds,
