@@ -124,6 +124,13 @@ describe('avgk compare end to end (tiny synthetic config)', () => {
     const info = JSON.parse(readFileSync(join(dir, 'out', 'run.json'), 'utf8'));
     expect(info).toMatchObject({ done: true, interrupted: false, models: 6, dataset: { numClasses: 8, posteriorKnown: true, longTailed: true } });
     expect(existsSync(join(dir, 'out', 'report.html'))).toBe(true);
+    // the report shows each seed, not only mean ± std
+    const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8');
+    expect(html).toContain('<h3>Average-K accuracy of each seed (test)</h3>');
+    expect(html).toContain('<h3>K = 2: average-K accuracy (%) per seed</h3>');
+    expect(html).toContain('<th class="num" scope="col">seed 1</th>');
+    const seedRow = new RegExp(`<tr><td>softmax</td>${'<td class="num">\\d+\\.\\d\\d</td>'.repeat(4)}</tr>`);
+    expect(html).toMatch(seedRow);
   });
 
   it('--resume reuses every finished cell; the records are unchanged', async () => {
