@@ -376,7 +376,9 @@ describe('checkpoint', () => {
     expect(readdirSync(d)).toEqual(['epoch3.safetensors']);
     const ck = await loadCheckpoint(join(d, 'epoch3'));
     expect(ck.path).toBe(written);
-    expect(ck.meta).toEqual({ ...meta, format: 'avgk-checkpoint', formatVersion: 1, libraryVersion: libraryVersion() });
+    const { tensorCrc32, ...rest } = ck.meta;
+    expect(rest).toEqual({ ...meta, format: 'avgk-checkpoint', formatVersion: 1, libraryVersion: libraryVersion() });
+    expect(Object.keys(tensorCrc32!).sort()).toEqual(Object.keys(tensors()).sort());
     expect(libraryVersion()).toBe(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).version);
     expect(ck.meta.thresholds).toEqual({ '1.5': 0.42, '2': 0.137 });
     for (const [name, t] of Object.entries(tensors())) {
@@ -444,7 +446,42 @@ describe('checkpoint', () => {
     writeFileSync(cut, bytes.subarray(0, bytes.length - 1));
     await expect(loadCheckpoint(cut)).rejects.toThrow(/are out of range: the data section has only \d+ bytes \(file truncated\?\)/);
     const missing = join(d, 'missing');
-    await expect(loadCheckpoint(missing)).rejects.toThrow(`checkpoint ${missing}.safetensors: file not found`);
+    await expect(loadCheckpoint(missing)).rejects.toThrow(`checkpoint ${missing}: file not found`);
+    await expect(loadCheckpoint('/dev/zero')).rejects.toThrow('checkpoint /dev/zero: not a regular file');
+  });
+
+  it('opens a path without the .safetensors extension as given', async () => {
+    const d = freshDir('ckpt-bin');
+    const bin = join(d, 'model.bin');
+    writeFileSync(bin, encodeCheckpoint({ tensors: tensors(), meta }));
+    const ck = await loadCheckpoint(bin);
+    expect(ck.path).toBe(bin);
+    expect(ck.meta.epoch).toBe(3);
+  });
+
+  it('verifies the CRC-32 of every tensor; checkpoints without checksums still load', async () => {
+    const d = freshDir('ckpt-crc');
+    const file = await saveCheckpoint(join(d, 'c'), { tensors: tensors(), meta });
+    const bytes = new Uint8Array(readFileSync(file));
+    const dec = decodeSafetensors(bytes);
+    // flip one exponent bit of the first weight, in place in the file's data section
+    const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const offsets = (JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen))) as Record<string, { data_offsets?: number[] }>)['model.fc1.weight']!.data_offsets!;
+    const flipped = bytes.slice();
+    flipped[8 + headerLen + offsets[0]! + 3]! ^= 0x08;
+    const bad = join(d, 'flipped.safetensors');
+    writeFileSync(bad, flipped);
+    await expect(loadCheckpoint(bad)).rejects.toThrow(new RegExp(`^checkpoint ${bad}: corrupt file: tensor model\\.fc1\\.weight does not match its checksum \\(CRC-32 [0-9a-f]{8}, stored [0-9a-f]{8}\\)$`));
+    // the same tensors with the checksums removed (a checkpoint of an earlier version) load
+    const m = JSON.parse(dec.metadata.avgk!) as Record<string, unknown>;
+    delete m.tensorCrc32;
+    const old = join(d, 'old.safetensors');
+    writeFileSync(old, encodeSafetensors(dec.tensors, { avgk: JSON.stringify(m) }));
+    expect((await loadCheckpoint(old)).meta.epoch).toBe(3);
+    // a checksum list that does not match the tensors
+    const extra = join(d, 'extra.safetensors');
+    writeFileSync(extra, encodeSafetensors(dec.tensors, { avgk: JSON.stringify({ ...m, tensorCrc32: { ...(JSON.parse(dec.metadata.avgk!).tensorCrc32), 'model.gone': 1 } }) }));
+    await expect(loadCheckpoint(extra)).rejects.toThrow(`checkpoint ${extra}: corrupt file: tensor model.gone is missing`);
   });
 
   it('checkpointFile and tensor naming helpers', () => {

@@ -5,14 +5,18 @@
  * `optim.<param>.<slot>` for optimiser buffers such as Adam's `m`/`v` or SGD's `momentum`), and its
  * `__metadata__` holds, under the key "avgk", a JSON string with everything else:
  *
- *   { format: 'avgk-checkpoint', formatVersion: 1, libraryVersion,
+ *   { format: 'avgk-checkpoint', formatVersion: 1, libraryVersion, tensorCrc32: {<name>: crc},
  *     config, epoch, step, optimizer: {name, hyper, stepCount, ...}, rng, thresholds, classNames, metrics, ... }
  *
  * What goes into the tensors and the meta is up to the caller (the training loop); this module only
- * stamps the format fields, checks that the meta survives JSON exactly, and validates on load.
+ * stamps the format fields and the CRC-32 of each tensor's bytes, checks that the meta survives
+ * JSON exactly, and validates on load (checksums are verified when present: files written before
+ * they were stamped still load).
  * PyTorch can read the tensors with `safetensors.torch.load_file` and the meta with
  * `json.loads(safe_open(path, 'pt').metadata()['avgk'])`.
  */
+import { existsSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { CheckpointError } from '../errors.js';
 import { libraryVersion } from './package.js';
 import { stringifyStrict, writeFileAtomic } from './atomic.js';
@@ -57,6 +61,14 @@ export interface CheckpointStamp {
   format: typeof CHECKPOINT_FORMAT;
   formatVersion: typeof CHECKPOINT_FORMAT_VERSION;
   libraryVersion: string;
+  /** CRC-32 of each tensor's little-endian bytes (absent in files written before it was stamped). */
+  tensorCrc32?: Record<string, number>;
+}
+
+/** CRC-32 of a tensor's bytes as stored (little-endian). */
+function tensorCrc(t: SafeTensor): number {
+  const d = t.data;
+  return crc32(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)) >>> 0;
 }
 
 export interface Checkpoint<M extends object = CheckpointMeta> {
@@ -82,9 +94,18 @@ export interface SaveCheckpointOptions {
   verify?: boolean;
 }
 
-/** `path` with the `.safetensors` extension added unless it already has it. */
+/** `path` with the `.safetensors` extension added unless it already has it (the file saveCheckpoint writes). */
 export function checkpointFile(path: string): string {
   return path.endsWith(CHECKPOINT_EXTENSION) ? path : path + CHECKPOINT_EXTENSION;
+}
+
+/**
+ * The file loadCheckpoint reads: `path` as given when it exists (whatever its name), else the
+ * file saveCheckpoint(path) writes when that exists, else `path` (so errors name what was given).
+ */
+export function checkpointFileToRead(path: string): string {
+  if (existsSync(path) || path.endsWith(CHECKPOINT_EXTENSION)) return path;
+  return existsSync(checkpointFile(path)) ? checkpointFile(path) : path;
 }
 
 /** Tensor name of a model parameter: `model.<param>`. */
@@ -134,6 +155,10 @@ export function splitCheckpointTensors(tensors: TensorMap): {
 
 export { libraryVersion };
 
+function hex(v: number): string {
+  return (v >>> 0).toString(16).padStart(8, '0');
+}
+
 /**
  * Encode a checkpoint to safetensors bytes (exposed for tests and in-memory use).
  * The stamp fields overwrite any fields of the same name in `meta`.
@@ -142,11 +167,14 @@ export function encodeCheckpoint<M extends object>(ckpt: Checkpoint<M>, options:
   if (!ckpt || typeof ckpt !== 'object') throw new Error('expected {tensors, meta}');
   const { tensors, meta } = ckpt;
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new Error('meta must be a plain object');
+  const tensorCrc32 = Object.create(null) as Record<string, number>;
+  for (const [name, t] of Object.entries(tensors)) tensorCrc32[name] = tensorCrc(t);
   const stamped = {
     ...meta,
     format: CHECKPOINT_FORMAT,
     formatVersion: CHECKPOINT_FORMAT_VERSION,
     libraryVersion: options.libraryVersion ?? libraryVersion(),
+    tensorCrc32,
   };
   let json: string;
   try {
@@ -190,6 +218,17 @@ export function decodeCheckpoint<M extends object = CheckpointMeta>(bytes: Uint8
     throw fail(`format version ${JSON.stringify(m.formatVersion)} is not supported (expected ${CHECKPOINT_FORMAT_VERSION})`);
   }
   if (typeof m.libraryVersion !== 'string') throw fail('corrupt metadata: libraryVersion is missing');
+  if (m.tensorCrc32 !== undefined) {
+    const sums = m.tensorCrc32 as Record<string, unknown>;
+    if (sums === null || typeof sums !== 'object' || Array.isArray(sums)) throw fail('corrupt metadata: tensorCrc32 is not an object');
+    for (const name of Object.keys(sums)) if (!Object.hasOwn(decoded.tensors, name)) throw fail(`corrupt file: tensor ${name} is missing`);
+    for (const [name, t] of Object.entries(decoded.tensors)) {
+      const want = sums[name];
+      if (typeof want !== 'number') throw fail(`corrupt metadata: tensorCrc32 has no checksum for tensor ${name}`);
+      const got = tensorCrc(t);
+      if (got !== want) throw fail(`corrupt file: tensor ${name} does not match its checksum (CRC-32 ${hex(got)}, stored ${hex(want)})`);
+    }
+  }
   const extraMetadata = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(decoded.metadata)) if (k !== CHECKPOINT_META_KEY) extraMetadata[k] = v;
   return { path: where, tensors: decoded.tensors, meta: m as M & CheckpointStamp, extraMetadata };
@@ -218,12 +257,12 @@ export async function saveCheckpoint<M extends object>(path: string, ckpt: Check
 }
 
 /**
- * Load and validate `<path>.safetensors` (or `path` itself when it ends in `.safetensors`).
- * A missing, truncated or corrupt file, a foreign file and an unsupported format version are
+ * Load and validate the checkpoint at `path` (see checkpointFileToRead: a path without the
+ * `.safetensors` extension is opened as given when it exists). A missing, truncated or corrupt file, a foreign file and an unsupported format version are
  * errors of the form `checkpoint <file>: <problem>`.
  */
 export async function loadCheckpoint<M extends object = CheckpointMeta>(path: string): Promise<LoadedCheckpoint<M>> {
-  const file = checkpointFile(path);
+  const file = checkpointFileToRead(path);
   const bytes = await readFileBytes(file, 'checkpoint');
   return decodeCheckpoint<M>(bytes, file);
 }

@@ -16,7 +16,7 @@
  * `safetensors.torch.save_file` for the same tensors (given the same metadata key order).
  */
 import { CheckpointError } from '../errors.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
 
 /** Dtypes in the reference implementation's enum order (the encoder sorts by it, descending). */
@@ -331,11 +331,18 @@ export async function saveSafetensors(
   await writeFileAtomic(path, bytes, options);
 }
 
-/** Read a file's bytes; a missing or unreadable file is an error naming the path. */
+/**
+ * Read a file's bytes; a missing or unreadable file is an error naming the path. Only regular
+ * files are read (a device such as /dev/zero or a pipe would never end).
+ */
 export async function readFileBytes(path: string, what: string): Promise<Uint8Array> {
   try {
+    const st = await stat(path);
+    // directories fall through to readFile's EISDIR
+    if (!st.isFile() && !st.isDirectory()) throw new Error(`${what} ${path}: not a regular file`);
     return await readFile(path);
   } catch (e) {
+    if ((e as Error).message.startsWith(`${what} ${path}: `)) throw e;
     const code = (e as { code?: string }).code;
     const why =
       code === 'ENOENT' ? 'file not found' :

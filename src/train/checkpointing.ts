@@ -20,6 +20,7 @@
  * `resume` continues bit-for-bit (test/checkpoint-resume.test.ts).
  */
 import { CheckpointError } from '../errors.js';
+import { FLOAT32_MAX } from '../avgk/methods/index.js';
 import type { TwoHeadModel } from '../avgk/model.js';
 import type { AvgKMethod } from '../avgk/losses.js';
 import type { Calibration } from '../avgk/calibrate.js';
@@ -165,6 +166,11 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
 /**
  * Check that a loaded checkpoint is a training checkpoint with the fields restore needs.
  * Errors read `checkpoint <file>: <problem>`.
@@ -172,23 +178,52 @@ function isObj(v: unknown): v is Record<string, unknown> {
 export function validateTrainingCheckpoint(ckpt: LoadedCheckpoint<Record<string, unknown>>): TrainingCheckpoint {
   const m = ckpt.meta as Record<string, unknown>;
   const fail = (msg: string): Error => new CheckpointError(`checkpoint ${ckpt.path}: ${msg}`);
+  const corrupt = (field: string, what: string, v: unknown): Error => fail(`corrupt metadata: ${field} must be ${what}, got ${show(v)}`);
+  const count = (v: unknown, field: string, lo = 0): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo) throw corrupt(field, `an integer ≥ ${lo}`, v);
+    return v;
+  };
+  /** A finite number, or null where jsonSafe stored a non-finite one. */
+  const numOrNull = (v: unknown, field: string): void => {
+    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw corrupt(field, 'a number', v);
+  };
   if (m.kind !== TRAIN_CHECKPOINT_KIND) throw fail(`not a training checkpoint (kind is ${JSON.stringify(m.kind)}, expected "${TRAIN_CHECKPOINT_KIND}")`);
   if (m.status !== 'complete' && m.status !== 'interrupted') throw fail(`corrupt metadata: status is ${JSON.stringify(m.status)}`);
   if (!isObj(m.config)) throw fail('corrupt metadata: config is missing');
+  if (m.epoch !== undefined) count(m.epoch, 'epoch');
+  if (m.step !== undefined) count(m.step, 'step');
   const ts = m.trainState;
   if (!isObj(ts)) throw fail('corrupt metadata: trainState is missing');
-  for (const k of ['epoch', 'batch', 'step', 'bestEpoch'] as const) {
-    if (typeof ts[k] !== 'number' || !Number.isInteger(ts[k])) throw fail(`corrupt metadata: trainState.${k} is not an integer`);
-  }
-  if (typeof ts.epochLossSum !== 'number') throw fail('corrupt metadata: trainState.epochLossSum is not a number');
-  if (ts.bestScore !== null && typeof ts.bestScore !== 'number') throw fail('corrupt metadata: trainState.bestScore is not a number');
-  if (!Array.isArray(ts.history)) throw fail('corrupt metadata: trainState.history is not an array');
-  if (!isObj(m.optimizer) || typeof m.optimizer.name !== 'string' || typeof m.optimizer.stepCount !== 'number' || !isObj(m.optimizer.hyper)) {
-    throw fail('corrupt metadata: optimizer is missing or malformed');
+  for (const k of ['epoch', 'batch', 'step'] as const) count(ts[k], `trainState.${k}`);
+  count(ts.bestEpoch, 'trainState.bestEpoch', -1);
+  if ((ts.bestEpoch as number) >= (ts.epoch as number)) throw corrupt('trainState.bestEpoch', `below trainState.epoch (${ts.epoch as number})`, ts.bestEpoch);
+  if (typeof ts.epochLossSum !== 'number' || !Number.isFinite(ts.epochLossSum)) throw corrupt('trainState.epochLossSum', 'a number', ts.epochLossSum);
+  numOrNull(ts.bestScore, 'trainState.bestScore');
+  if (!Array.isArray(ts.history)) throw corrupt('trainState.history', 'an array', ts.history);
+  // one entry per finished epoch, as fit() records them
+  if (ts.history.length !== ts.epoch) throw corrupt('trainState.history', `one entry per finished epoch (${ts.epoch as number})`, `${ts.history.length} entries`);
+  ts.history.forEach((h: unknown, i: number) => {
+    const f = `trainState.history[${i}]`;
+    if (!isObj(h)) throw corrupt(f, 'an object', h);
+    if (h.epoch !== i) throw corrupt(`${f}.epoch`, String(i), h.epoch);
+    for (const k of ['trainLoss', 'lr', 'valScore', 'seconds', 'imagesPerS'] as const) numOrNull(h[k], `${f}.${k}`);
+    if (!Array.isArray(h.val)) throw corrupt(`${f}.val`, 'an array', h.val);
+    h.val.forEach((v: unknown, j: number) => {
+      if (!isObj(v)) throw corrupt(`${f}.val[${j}]`, 'an object', v);
+      for (const k of ['k', 'avgKAccuracy', 'meanSetSize'] as const) numOrNull(v[k], `${f}.val[${j}].${k}`);
+    });
+  });
+  const opt = m.optimizer;
+  if (!isObj(opt) || typeof opt.name !== 'string' || !isObj(opt.hyper)) throw fail('corrupt metadata: optimizer is missing or malformed');
+  count(opt.stepCount, 'optimizer.stepCount');
+  for (const [k, v] of Object.entries(opt.hyper)) {
+    if (typeof v === 'boolean') continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) throw corrupt(`optimizer.hyper.${k}`, 'a float32 number or a boolean', v);
   }
   if (!Array.isArray(m.rng) || m.rng.length !== 4 || !m.rng.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
     throw fail('corrupt metadata: rng is not four uint32 values');
   }
+  if (typeof m.hasBest !== 'boolean') throw corrupt('hasBest', 'true or false', m.hasBest);
   if (!Array.isArray(m.classNames) || !m.classNames.every((x) => typeof x === 'string')) throw fail('corrupt metadata: classNames is not a list of strings');
   if (!isObj(m.calibrations)) throw fail('corrupt metadata: calibrations is missing');
   for (const [head, cals] of Object.entries(m.calibrations)) {
