@@ -188,8 +188,14 @@ describe('charts as people read them', () => {
 
   it('K ticks do not collide and are not rounded to repeats (1 1.5 2 ...)', async () => {
     const ks = [1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20];
-    const labels = axisLabels(await render(accuracyVsKSpec(ks.map((k) => ({ method: 'm', k, avgKAccuracy: 0.5 + k / 50 })))), 'X');
+    const svg = await render(accuracyVsKSpec(ks.map((k) => ({ method: 'm', k, avgKAccuracy: 0.5 + k / 50 }))));
+    const labels = axisLabels(svg, 'X');
     expect(new Set(labels).size).toBe(labels.length);
+    // label centres at least 18 px apart: two short labels do not overlap
+    const at = svg.search(/aria-label="X-axis/);
+    const group = /class="mark-text role-axis-label"[^>]*>(.*?)<\/g>/s.exec(svg.slice(at))![1]!;
+    const xs = [...group.matchAll(/transform="translate\(([-\d.]+),/g)].map((m) => Number(m[1]));
+    for (let i = 1; i < xs.length; i++) expect(xs[i]! - xs[i - 1]!, labels.join(' ')).toBeGreaterThanOrEqual(18);
     expect(labels).toContain('1.5');
     expect(labels[0]).toBe('1');
     expect(labels[labels.length - 1]).toBe('20');
