@@ -39,16 +39,18 @@ export interface BarState {
   etaS: number;
 }
 
-const BAR_WIDTH = 24;
+const BAR_WIDTH = 20;
 
-/** The terminal progress line, at most `maxWidth` characters. */
+/** The terminal progress line, at most `maxWidth` characters: the bar shrinks first. */
 export function formatBar(b: BarState, maxWidth = Infinity): string {
-  const filled = b.batches > 0 ? Math.min(BAR_WIDTH, Math.round((b.done / b.batches) * BAR_WIDTH)) : 0;
-  const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(BAR_WIDTH - filled);
   const speed = b.imagesPerS > 0 ? `${b.imagesPerS.toFixed(0)} img/s` : '— img/s';
   // all batches done: validation runs before the epoch's summary line
-  const tail = b.done >= b.batches ? 'evaluating on validation…' : `ETA ${Number.isFinite(b.etaS) ? duration(b.etaS) : '…'}`;
-  const line = `epoch ${b.epoch}/${b.epochs} ${bar} ${b.done}/${b.batches} | ${speed} | loss ${Number.isFinite(b.loss) ? b.loss.toFixed(4) : '—'} | ${tail}`;
+  const tail = b.done >= b.batches ? 'validating…' : `ETA ${Number.isFinite(b.etaS) ? duration(b.etaS) : '…'}`;
+  const head = `epoch ${b.epoch}/${b.epochs} `;
+  const rest = ` ${b.done}/${b.batches}  ${speed}  loss ${Number.isFinite(b.loss) ? b.loss.toFixed(4) : '—'}  ${tail}`;
+  const width = Math.max(0, Math.min(BAR_WIDTH, maxWidth - head.length - rest.length));
+  const filled = b.batches > 0 ? Math.min(width, Math.round((b.done / b.batches) * width)) : 0;
+  const line = head + '\u2588'.repeat(filled) + '\u2591'.repeat(width - filled) + rest;
   return line.length > maxWidth ? line.slice(0, Math.max(0, maxWidth - 1)) + '…' : line;
 }
 
