@@ -112,11 +112,25 @@ export function writeImageCache(file: string, set: RawImageSet): void {
   writeFileAtomic(file, [header, ...chunks]);
 }
 
+/** What a cache must hold: its dataset's name and, when given, its shape and sizes. */
+export interface CacheExpectation {
+  name: string;
+  rows?: number;
+  cols?: number;
+  channels?: number;
+  numClasses?: number;
+  nTrainPool?: number;
+  nTest?: number;
+}
+
 /**
  * Reads and validates a cache file. The returned arrays are views into one buffer.
- * Throws CacheError on a missing, truncated or corrupt file, or if `expectName` differs.
+ * Throws CacheError on a missing, truncated or corrupt file, or if it holds another dataset or
+ * other dimensions than `expect` gives (a header with valid checksums can still be forged).
  */
-export function readImageCache(file: string, expectName?: string): RawImageSet {
+export function readImageCache(file: string, expect?: string | CacheExpectation): RawImageSet {
+  const want: CacheExpectation | undefined = typeof expect === 'string' ? { name: expect } : expect;
+  const expectName = want?.name;
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -143,6 +157,11 @@ export function readImageCache(file: string, expectName?: string): RawImageSet {
   const name = buf.toString('ascii', 52, nameEnd < 0 || nameEnd > 84 ? 84 : nameEnd);
   if (expectName !== undefined && name !== expectName) {
     throw new CacheError(file, `holds dataset "${name}", expected "${expectName}"`);
+  }
+  const dims = { rows, cols, channels, numClasses, nTrainPool: nTrain, nTest };
+  for (const [k, v] of Object.entries(dims)) {
+    const w = want?.[k as keyof typeof dims];
+    if (w !== undefined && w !== v) throw new CacheError(file, `${k} is ${v}, expected ${w}`);
   }
   const sample = rows * cols * channels;
   const expectPayload = nTrain * sample + nTrain + nTest * sample + nTest;
@@ -179,7 +198,7 @@ export type CacheStatus = 'hit' | 'built' | 'rebuilt';
  */
 export function loadOrBuildImageCache(
   file: string,
-  name: string,
+  name: string | CacheExpectation,
   build: () => RawImageSet,
   rebuild = true,
 ): { set: RawImageSet; status: CacheStatus; problem?: string } {

@@ -18,10 +18,12 @@ export interface IdxArray {
 
 const CODES: Record<number, IdxDtype> = { 0x08: 'uint8', 0x09: 'int8', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64' };
 const CODE_OF: Record<IdxDtype, number> = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
-const BYTES: Record<IdxDtype, number> = { uint8: 1, int8: 1, int16: 2, int32: 4, float32: 4, float64: 8 };
+/** Bytes per element of each IDX dtype. */
+export const IDX_DTYPE_BYTES: Readonly<Record<IdxDtype, number>> = { uint8: 1, int8: 1, int16: 2, int32: 4, float32: 4, float64: 8 };
+const BYTES = IDX_DTYPE_BYTES;
 
-/** Parses IDX bytes (`name` is only used in error messages). */
-export function parseIdx(bytes: Uint8Array, name = '<buffer>'): IdxArray {
+/** Parses IDX bytes (`name` is only used in error messages; `headerOnly`: dtype and shape, no data). */
+export function parseIdx(bytes: Uint8Array, name = '<buffer>', headerOnly = false): IdxArray {
   let buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf);
   if (buf.length < 4) throw new Error(`${name}: not an IDX file (${buf.length} bytes)`);
@@ -40,6 +42,7 @@ export function parseIdx(bytes: Uint8Array, name = '<buffer>'): IdxArray {
   }
   const bpe = BYTES[dtype];
   const expected = headerLen + count * bpe;
+  if (headerOnly) return { dtype, shape, data: new Uint8Array(0) };
   if (buf.length !== expected) {
     throw new Error(`${name}: IDX size mismatch: ${buf.length} bytes, header [${shape.join(', ')}] ${dtype} needs ${expected}`);
   }
@@ -75,16 +78,108 @@ export function parseIdx(bytes: Uint8Array, name = '<buffer>'): IdxArray {
   return { dtype, shape, data };
 }
 
-/** Reads an IDX file (optionally gzipped). */
-export function readIdx(file: string): IdxArray {
-  let bytes: Buffer;
+/** The most bytes an IDX file (or a gzipped one's content) may hold: 2 GiB. */
+export const MAX_IDX_BYTES = 2 ** 31;
+
+/**
+ * Reads up to `n` bytes from `fd` (fewer at the end of the file), in chunks of at most 16 MiB,
+ * so that memory grows with what was read, not with what was asked for.
+ */
+function readBytes(fd: number, n: number): Buffer {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  while (got < n) {
+    const chunk = Buffer.allocUnsafe(Math.min(n - got, 1 << 24));
+    let filled = 0;
+    while (filled < chunk.length) {
+      const r = fs.readSync(fd, chunk, filled, chunk.length - filled, null);
+      if (r === 0) break;
+      filled += r;
+    }
+    chunks.push(filled === chunk.length ? chunk : chunk.subarray(0, filled));
+    got += filled;
+    if (filled < chunk.length) break;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, got);
+}
+
+function openIdx(file: string): number {
   try {
-    bytes = fs.readFileSync(file);
+    return fs.openSync(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(code === 'ENOENT' ? `IDX file not found: ${file}` : `cannot read IDX file ${file}: ${(e as Error).message}`);
   }
-  return parseIdx(bytes, file);
+}
+
+/**
+ * The dtype and shape an IDX file's header declares, read without its data; null for a gzipped
+ * file (its header is known only once inflated). Errors as readIdx's for a malformed header.
+ */
+export function readIdxHeader(file: string): { dtype: IdxDtype; shape: number[] } | null {
+  const fd = openIdx(file);
+  try {
+    if (fs.fstatSync(fd).isDirectory()) throw new Error(`cannot read IDX file ${file}: is a directory`);
+    const magic = readBytes(fd, 4);
+    if (magic.length >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) return null;
+    const header = magic.length < 4 ? magic : Buffer.concat([magic, readBytes(fd, 4 * magic[3]!)]);
+    const { dtype, shape } = parseIdx(header, file, true);
+    return { dtype, shape };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads an IDX file (optionally gzipped). The header's declared size is checked against the
+ * file's size before the data are read, and no more than the declared bytes (at most
+ * MAX_IDX_BYTES) are read, so a forged header or a device such as /dev/zero is a quick error.
+ */
+export function readIdx(file: string): IdxArray {
+  const fd = openIdx(file);
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new Error(`cannot read IDX file ${file}: is a directory`);
+    const size = st.isFile() ? st.size : null;
+    const magic = readBytes(fd, 4);
+    if (magic.length >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+      if (size !== null && size > MAX_IDX_BYTES) throw new Error(`${file}: ${size} bytes, more than the ${MAX_IDX_BYTES} an IDX file may hold`);
+      const gz = Buffer.concat([magic, readBytes(fd, MAX_IDX_BYTES + 1 - magic.length)]);
+      if (gz.length > MAX_IDX_BYTES) throw new Error(`${file}: more than the ${MAX_IDX_BYTES} bytes an IDX file may hold`);
+      let raw: Buffer;
+      try {
+        raw = gunzipSync(gz, { maxOutputLength: MAX_IDX_BYTES });
+      } catch (e) {
+        throw new Error(`${file}: cannot inflate (${(e as Error).message}; at most ${MAX_IDX_BYTES} bytes)`);
+      }
+      return parseIdx(raw, file);
+    }
+    if (magic.length < 4) return parseIdx(magic, file);
+    const headerLen = 4 + 4 * magic[3]!;
+    const dims = readBytes(fd, headerLen - 4);
+    const header = Buffer.concat([magic, dims]);
+    if (header.length < headerLen || CODES[magic[2]!] === undefined || magic[0] !== 0 || magic[1] !== 0) return parseIdx(header, file);
+    const shape: number[] = [];
+    let count = 1;
+    for (let i = 0; i < magic[3]!; i++) {
+      shape.push(header.readUInt32BE(4 + 4 * i));
+      count *= shape[i]!;
+    }
+    const dtype = CODES[magic[2]!]!;
+    const expected = headerLen + count * BYTES[dtype];
+    if (size !== null && size !== expected) {
+      throw new Error(`${file}: IDX size mismatch: ${size} bytes, header [${shape.join(', ')}] ${dtype} needs ${expected}`);
+    }
+    if (expected > MAX_IDX_BYTES) throw new Error(`${file}: header [${shape.join(', ')}] ${dtype} declares ${expected} bytes, more than the ${MAX_IDX_BYTES} an IDX file may hold`);
+    const data = readBytes(fd, expected - headerLen);
+    if (data.length < expected - headerLen) {
+      throw new Error(`${file}: IDX size mismatch: ${headerLen + data.length} bytes, header [${shape.join(', ')}] ${dtype} needs ${expected}`);
+    }
+    if (size === null && readBytes(fd, 1).length > 0) throw new Error(`${file}: more data than the header [${shape.join(', ')}] ${dtype} declares (${expected} bytes)`);
+    return parseIdx(Buffer.concat([header, data]), file);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function dtypeOf(data: IdxData): IdxDtype {

@@ -193,7 +193,8 @@ function loadRaw(name: 'fashion-mnist' | 'mnist', opts: MnistFamilyOptions): Raw
   const t0 = performance.now();
   const file = path.join(resolveCacheDir(opts.cacheDir), `${name}-v1.bin`);
   const build = name === 'fashion-mnist' ? () => buildFashionMnistRaw(opts.sourceDir) : () => buildMnistRaw(opts.sourceDir);
-  const r = loadOrBuildImageCache(file, name, build, opts.rebuildCache ?? true);
+  // a cache of other dimensions (forged, with valid checksums) is rebuilt like a corrupt one
+  const r = loadOrBuildImageCache(file, { name, rows: 28, cols: 28, channels: 1, numClasses: 10 }, build, opts.rebuildCache ?? true);
   return { ...r, file, ms: performance.now() - t0 };
 }
 
