@@ -2,10 +2,11 @@
  * `avgk predict`: label sets for a split of the run's dataset or for an input file, through the
  * Predictor (src/train/predictor.ts): with --input the run's training data are not loaded.
  */
+import { totalmem } from 'node:os';
 import { extname } from 'node:path';
 import { Command, Option } from 'commander';
 import type { SplitName } from '../data/index.js';
-import { readIdx } from '../data/idx.js';
+import { IDX_DTYPE_BYTES, readIdx, readIdxHeader } from '../data/idx.js';
 import { readCifarBinary } from '../data/cifar.js';
 import { Tensor } from '../tensor/tensor.js';
 import { predictorFromCheckpoint, preprocessingOf, type Predictor } from '../train/predictor.js';
@@ -74,12 +75,27 @@ function readInput(ctx: CliContext, file: string, sampleShape: readonly number[]
       const y = coarse && rec.coarse ? rec.coarse : (rec.fine ?? rec.labels);
       return { raw: rec.pixels, n: rec.n, labels: Int32Array.from(y) };
     }
+    // refuse an input too large to predict before reading it: its bytes (file and decoded)
+    // and two float32 copies (converted and standardised) are held at once
+    const head = readIdxHeader(path);
+    if (head && head.shape.length >= 2) {
+      const need = head.shape.reduce((a, b) => a * b, 1) * (2 * IDX_DTYPE_BYTES[head.dtype] + 8);
+      if (need > totalmem()) {
+        throw new Error(`header [${head.shape.join(', ')}] ${head.dtype}: predicting ${head.shape[0]} samples needs about ${(need / 1e9).toPrecision(3)} GB, more than this machine's ${(totalmem() / 1e9).toPrecision(3)} GB (split the input)`);
+      }
+    }
     const arr = readIdx(path);
     if (arr.shape.length < 2) throw new Error(`IDX array of shape [${arr.shape.join(', ')}] is not a list of samples`);
     const per = arr.shape.slice(1).reduce((a, b) => a * b, 1);
     if (per !== d) throw new Error(`samples of shape [${arr.shape.slice(1).join(', ')}] do not match the model's input [${sampleShape.join(', ')}]`);
     if (arr.dtype === 'uint8') return { raw: arr.data as Uint8Array, n: arr.shape[0]!, labels: null };
-    if (arr.dtype === 'float32' || arr.dtype === 'float64') return { raw: Float32Array.from(arr.data as Float32Array), n: arr.shape[0]!, labels: null };
+    if (arr.dtype === 'float32' || arr.dtype === 'float64') {
+      const raw = Float32Array.from(arr.data as Float32Array);
+      // NaN, ±Infinity and float64 values beyond float32 would poison every score of their sample
+      const bad = raw.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`value ${arr.data[bad]} at index ${bad} (sample ${Math.floor(bad / per)}, element ${bad % per}) is not a finite float32`);
+      return { raw, n: arr.shape[0]!, labels: null };
+    }
     throw new Error(`IDX dtype ${arr.dtype} is not supported (expected uint8 images or float32)`);
   } catch (e) {
     throw ctx.usageError(`--input ${file}: ${(e as Error).message.replace(path, file)}`, e);
