@@ -73,7 +73,11 @@ export function nativeAvailable(): { available: boolean; error: string | null } 
   return { available: addon !== null, error: addon ? null : (error?.message ?? 'unknown error') };
 }
 
-/** Threads used by multi-threaded kernels (defaults to the number of physical cores). */
+/**
+ * Threads used by multi-threaded kernels. Until it is called, the native backend uses the physical
+ * cores less those other processes keep busy, re-measured as it runs: beside a busy process a team
+ * of threads waits at every barrier for the thread that shares a core, and runs slower than one.
+ */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`avgk.setNumThreads: expected a positive integer, got ${n}`);
   backend().setNumThreads(n);

@@ -9,14 +9,18 @@
 
 #include <omp.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -278,7 +282,87 @@ int detect_physical_cores() {
   return hc ? (int)hc : 1;
 }
 
-std::atomic<int> g_threads{0};
+std::atomic<int> g_threads{0};  // set_num_threads(n); 0: the automatic count below
+
+// The automatic count: the physical cores, less the cores that other processes keep busy. OpenMP
+// teams divide work statically and wait at every barrier, so a thread sharing its core with another
+// process holds the whole team up for a scheduler slice at each barrier (2 threads beside a busy
+// loop on 2 cores ran slower than 1). Every kSamplePeriodNs the first caller compares the busy time
+// of our CPUs (/proc/stat) with this process's CPU time (getrusage) over the period: a core's
+// worth of other work, rounded to the nearest whole core, takes one thread away (never below 1).
+// Without /proc/stat: the physical cores.
+constexpr int64_t kSamplePeriodNs = 200'000'000;
+std::atomic<int> g_auto{0};                  // last automatic count (0: not yet)
+std::atomic<int64_t> g_next_sample_ns{0};    // steady clock
+std::mutex g_sample_mutex;
+
+struct CpuSample {
+  int64_t wall_ns = 0;
+  double busy_s = 0;  // busy time of our CPUs, all processes
+  double self_s = 0;  // this process's CPU time
+  bool ok = false;
+};
+CpuSample g_last;  // under g_sample_mutex
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+CpuSample take_sample() {
+  CpuSample s;
+  s.wall_ns = now_ns();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return s;
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (!f) return s;
+  static const double tick = [] {
+    const long t = sysconf(_SC_CLK_TCK);
+    return t > 0 ? 1.0 / t : 0.01;
+  }();
+  char line[512];
+  unsigned long long busy = 0;
+  int cpus = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    int cpu;
+    unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+    if (std::sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &user, &nice, &sys, &idle, &iowait,
+                    &irq, &softirq, &steal) != 9)
+      continue;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set)) continue;
+    busy += user + nice + sys + irq + softirq + steal;
+    ++cpus;
+  }
+  std::fclose(f);
+  struct rusage ru;
+  if (cpus == 0 || getrusage(RUSAGE_SELF, &ru) != 0) return s;
+  s.busy_s = busy * tick;
+  s.self_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  s.ok = true;
+  return s;
+}
+
+int auto_threads() {
+  static const int cores = std::max(1, detect_physical_cores());
+  int t = g_auto.load(std::memory_order_relaxed);
+  if (cores == 1) return 1;
+  const int64_t now = now_ns();
+  if (t > 0 && now < g_next_sample_ns.load(std::memory_order_relaxed)) return t;
+  std::unique_lock<std::mutex> lock(g_sample_mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return t > 0 ? t : cores;  // another thread is sampling
+  const CpuSample s = take_sample();
+  int next = cores;
+  if (s.ok && g_last.ok && s.wall_ns > g_last.wall_ns) {
+    const double others = ((s.busy_s - g_last.busy_s) - (s.self_s - g_last.self_s)) / (1e-9 * (s.wall_ns - g_last.wall_ns));
+    next = std::max(1, cores - (int)std::floor(std::max(0.0, others) + 0.5));
+  } else if (t > 0) {
+    next = t;
+  }
+  g_last = s;
+  g_auto.store(next, std::memory_order_relaxed);
+  g_next_sample_ns.store(now + kSamplePeriodNs, std::memory_order_relaxed);
+  return next;
+}
 
 }  // namespace
 }  // namespace gemm_detail
@@ -288,14 +372,8 @@ using namespace gemm_detail;
 void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 
 int get_num_threads() {
-  int t = g_threads.load();
-  if (t <= 0) {
-    int d = detect_physical_cores();
-    int expected = 0;
-    g_threads.compare_exchange_strong(expected, d < 1 ? 1 : d);
-    t = g_threads.load();
-  }
-  return t;
+  const int t = g_threads.load(std::memory_order_relaxed);
+  return t > 0 ? t : auto_threads();
 }
 
 const char* gemm_kernel_name() { return kernel().name; }

@@ -53,7 +53,8 @@ void sgemm_packed_a_fill(const PackedA& pa, int64_t n, float alpha, VPanelFill f
 void sgemm_fill(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t rsA, int64_t csA,
                 VPanelFill fill, const void* ctx, float beta, float* C, int64_t rsC);
 
-// Thread count used by every multi-threaded kernel. Defaults to the number of physical cores.
+// Thread count used by every multi-threaded kernel. Until set_num_threads is called: the physical
+// cores less those other processes keep busy, re-measured every 200 ms (gemm.cc: auto_threads).
 void set_num_threads(int n);
 int get_num_threads();
 
