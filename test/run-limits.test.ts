@@ -106,7 +106,7 @@ describe('sizes and memory', () => {
   it('refuses a run whose estimate exceeds the budget, with the estimate, naming its largest part', () => {
     const wide = { ...CONFIG, model: { name: 'mlp', hidden: [65536, 65536] } };
     expect(() => validateCompareConfig(wide, { memoryBudget: 8e9 })).toThrow(
-      /^config\.model: the run needs at least 6\d\.\d GB of memory \(data .* GB, model 4\.\d\de\+9 parameters: 6\d\.\d GB with gradients and optimiser state, activations .*\), more than the 8\.00 GB available$/,
+      /^config\.model\.hidden: the run needs at least 6\d\.\d GB of memory \(data .* GB, model 4\.\d\de\+9 parameters: 6\d\.\d GB with gradients and optimiser state, activations .*\), more than the 8\.00 GB available$/,
     );
     expect(() => validateCompareConfig({ ...CONFIG, batchSize: 1 << 20, dataset: { ...DATA, numClasses: 10000, numSuperclasses: 2 } }, { memoryBudget: 8e9 })).toThrow(/^config\.batchSize: the run needs/);
     expect(() => validateCompareConfig({ ...CONFIG, dataset: { ...DATA, nTrain: 1e9 } }, { memoryBudget: 8e9 })).toThrow(/^config\.dataset: the run needs/);
@@ -150,7 +150,7 @@ describe('avgk train and compare refuse before loading or writing', () => {
     [['--weight-decay', '1e39'], /^avgk: error: --weight-decay: must be within the float32 range/],
     [['--mu', '1e39'], /^avgk: error: --mu: must be within the float32 range/],
     [['--hidden', '1000000'], /^avgk: error: --hidden: must be an integer in \[1, 65536\], got 1000000/],
-    [['--hidden', '65536,65536,65536,65536,65536,65536,65536,65536,65536,65536'], /^avgk: error: --model: the run needs at least \d+ GB of memory .* more than the .* available/],
+    [['--hidden', '65536,65536,65536,65536,65536,65536,65536,65536,65536,65536'], /^avgk: error: --hidden: the run needs at least \d+ GB of memory .* more than the .* available/],
     [['--dataset-config', JSON.stringify({ ...DATA, nTest: 0 })], /^avgk: error: dataset.nTest: must be ≥ 1/],
     [['--dataset-config', JSON.stringify({ ...DATA, numClasses: 1000000 })], /^avgk: error: dataset.numClasses: must be ≤ 10000/],
   ])('train %j: exit 2 naming the flag, nothing written', async (args, re) => {

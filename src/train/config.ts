@@ -213,7 +213,8 @@ function gb(bytes: number): string {
 function checkMemory(cfg: CompareConfig, budget: number): void {
   const m = estimateRunMemory(cfg);
   if (m.bytes <= budget) return;
-  const field = m.data >= m.model && m.data >= m.activations ? 'config.dataset' : m.model >= m.activations ? 'config.model' : 'config.batchSize';
+  const model = cfg.model.name === 'mlp' ? 'config.model.hidden' : 'config.model';
+  const field = m.data >= m.model && m.data >= m.activations ? 'config.dataset' : m.model >= m.activations ? model : 'config.batchSize';
   fail(
     field,
     `the run needs at least ${gb(m.bytes)} of memory (data ${gb(m.data)}, model ${m.parameters.toExponential(2)} parameters: ${gb(m.model)} ` +
