@@ -3,9 +3,10 @@
  * too (labelNoise.splits / longTail.splits = 'all'), on synthetic data whose posterior is known.
  */
 import { describe, expect, it } from 'vitest';
-import { applyBlockLabelNoise, blockLabelNoise, countClasses, loadDataset, longTailCounts, Rng, type Dataset } from '../src/data/index.js';
+import { readFileSync } from 'node:fs';
+import { applyBlockLabelNoise, blockLabelNoise, countClasses, FASHION_MNIST_CLASSES, loadDataset, longTailCounts, Rng, type Dataset } from '../src/data/index.js';
 import { resultsMarkdown } from '../src/train/compare.js';
-import { validateCompareConfig } from '../src/train/config.js';
+import { isLongTailed, parseCompareConfig, validateCompareConfig } from '../src/train/config.js';
 
 /** |accuracy of argmax η − mean max η| in binomial standard errors (small when η is the posterior of the labels). */
 function calibrationZ(ds: Dataset, split: 'train' | 'val' | 'test'): number {
@@ -167,5 +168,21 @@ describe('compare results', () => {
     expect(line(config)).toBe('- Data: fashion-mnist, 10 classes, 100 train / 10 val / 10 test samples; block label noise p = 0.4, classes {0, 2, 4, 6} on train, val and test; long-tailed training set (class counts 2–40), val/test long-tailed too.');
     const plain = validateCompareConfig({ ...config, dataset: { name: 'fashion-mnist', labelNoise: { p: 0.3, blockSize: 2 } } });
     expect(line(plain)).toBe('- Data: fashion-mnist, 10 classes, 100 train / 10 val / 10 test samples; block label noise p = 0.3, b = 2 on train.');
+  });
+});
+
+describe('the Fashion-MNIST long-tail noisy configs', () => {
+  it('validate, use the small CNN, and noise exactly the shirt-like classes; the iid one transforms val/test too', () => {
+    for (const [file, splits] of [['fmnist-longtail-noisy.json', undefined], ['fmnist-longtail-noisy-iid.json', 'all']] as const) {
+      const cfg = parseCompareConfig(readFileSync(new URL(`../experiments/${file}`, import.meta.url), 'utf8'));
+      const ds = cfg.dataset;
+      expect(ds.name).toBe('fashion-mnist');
+      expect(cfg.model.name).toBe('cnn');
+      expect(isLongTailed(ds)).toBe(true);
+      expect(ds.labelNoise!.blocks!.map((b) => b.map((c) => FASHION_MNIST_CLASSES[c]).sort())).toEqual([['Coat', 'Pullover', 'Shirt', 'T-shirt/top']]);
+      expect(ds.labelNoise!.splits).toBe(splits);
+      expect(ds.longTail!.splits).toBe(splits);
+      expect(ds.name === 'fashion-mnist' && ds.limit).toBeGreaterThan(0);
+    }
   });
 });
