@@ -85,7 +85,6 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
         ...['conv.cc', 'pool.cc', 'batchnorm.cc'].map((f) => join(kernels, f)),
         ...gemmSources,
       ]),
-      compile(join(dir, 'conv_tiled_test'), [join(root, 'native', 'tests', 'conv_tiled_test.cc'), join(kernels, 'conv.cc'), ...gemmSources]),
     ]);
   }, 300_000);
   afterAll(() => {
@@ -110,6 +109,8 @@ describe.skipIf(skip)('C++ kernel test programs', () => {
   }, 300_000);
 
   it('conv2d with its im2col scratch bounded: the tiled path matches the references and the unbounded path', async () => {
+    // compiled here rather than in beforeAll, whose compilations already take minutes on 2 cores
+    await compile(join(dir, 'conv_tiled_test'), [join(root, 'native', 'tests', 'conv_tiled_test.cc'), join(kernels, 'conv.cc'), ...gemmSources]);
     const r = await run(join(dir, 'conv_tiled_test'), []);
     expect(r.out).toMatch(/^(\d+) checks, 0 failures$/m);
     // the bounded-scratch geometry ran in every direction on 1 and 2 threads
