@@ -4,12 +4,14 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Tensor, Rng, sigmoidBce } from '../src/index.js';
+import { Tensor, Rng, sigmoidBce, fromArray } from '../src/index.js';
 import { createMethod, METHOD_NAMES, type AvgKMethod, type HeadOutputs, type MethodOptions } from '../src/avgk/losses.js';
 import { pseudoLabels } from '../src/avgk/pseudo-labels.js';
 import { calibrateThreshold, predictSets, type PredictedSets } from '../src/avgk/calibrate.js';
 import { setMetrics, topKAccuracy } from '../src/avgk/metrics.js';
 import { gradcheck } from './helpers/gradcheck.js';
+import { buildModel } from '../src/avgk/model.js';
+import { manualSeed } from '../src/tensor/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers (double precision)
@@ -183,6 +185,30 @@ describe('loss values against the formulas of docs/method.md', () => {
     // a direct call without an epoch uses μ
     expect(lossValue(m, a2, z, y, B, C)).toBeCloseTo(ce + (0.6 * s) / B, 4);
     expect(() => make('two-head', { warmup: 1.5 })).toThrow(/warmup: must be a whole number, got 1\.5/);
+  });
+
+  it("two-head headGrad 'full': the head gets the full BCE gradient, the backbone μ·BCE, the loss CE + BCE", () => {
+    const x = fromArray(randLogits(B, 6, new Rng(31)), [B, 6]);
+    const grads = (opts: Partial<MethodOptions>) => {
+      manualSeed(5);
+      const model = buildModel({ name: 'mlp', hidden: [8] }, [6], C);
+      const loss = make('two-head', opts).loss(model.forward(x), { labels: y, indices: Int32Array.from({ length: B }, (_, i) => i), epoch: 0, epochs: 1 });
+      loss.backward();
+      const g = (t: { grad: Tensor | null }) => Array.from(t.grad!.dataSync() as Float32Array);
+      return { loss: loss.item(), head: g(model.multilabelHead.weight), headBias: g(model.multilabelHead.bias!), backbone: [...model.backbone.parameters()].flatMap(g), soft: g(model.softmaxHead.weight) };
+    };
+    const full = grads({ mu: 0.3, headGrad: 'full' });
+    const asLoss = grads({ mu: 0.3 });
+    const muOne = grads({ mu: 1 });
+    const close = (u: number[], v: number[]) => u.forEach((e, i) => expect(e, `entry ${i}`).toBeCloseTo(v[i]!, 5));
+    close(full.head, muOne.head);
+    close(full.headBias, muOne.headBias);
+    close(full.backbone, asLoss.backbone);
+    close(full.soft, asLoss.soft);
+    expect(full.loss).toBeCloseTo(muOne.loss, 5);
+    // and the option matters: μ·BCE trains the head 0.3× as fast
+    expect(Math.abs(asLoss.head[0]! - full.head[0]!)).toBeGreaterThan(1e-4);
+    expect(() => make('two-head', { headGrad: 'half' })).toThrow(/headGrad/);
   });
 
   it("two-head source 'prev-epoch': the first epoch uses each batch's threshold, later ones the previous epoch's mean", () => {

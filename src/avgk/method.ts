@@ -15,6 +15,12 @@ import type { Device } from '../backend/device.js';
 export interface HeadOutputs {
   softmax: Tensor;
   multilabel: Tensor;
+  /**
+   * The multi-label logits recomputed on detached backbone features: same values as `multilabel`,
+   * but a loss on them trains only the multi-label head (two-head's `headGrad: 'full'`).
+   * Computed on demand; absent for outputs that do not come from a TwoHeadModel.
+   */
+  multilabelHeadOnly?: () => Tensor;
 }
 
 export interface LossContext {

@@ -16,7 +16,11 @@ export class TwoHeadModel extends Module {
   /** Both heads' logits, [B, C] each. */
   forward(x: Tensor): HeadOutputs {
     const f = this.backbone.forward(x);
-    return { softmax: this.softmaxHead.forward(f), multilabel: this.multilabelHead.forward(f) };
+    return {
+      softmax: this.softmaxHead.forward(f),
+      multilabel: this.multilabelHead.forward(f),
+      multilabelHeadOnly: () => this.multilabelHead.forward(f.detach()),
+    };
   }
 }
 

@@ -36,6 +36,10 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     variant: { type: 'enum', default: 'true-plus-topk', choices: ['true-plus-topk', 'batch-topk'], doc: 'pseudo-labels: the true label plus the batch top (K-1)·B, or the batch top K·B' },
     warmup: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs of cross-entropy only before the BCE term starts' },
     muRamp: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs over which μ rises linearly to its value after the warm-up (0: at once)' },
+    headGrad: {
+      type: 'enum', default: 'mu', choices: ['mu', 'full'],
+      doc: "what trains the multi-label head's own weights: μ·BCE, as the loss says, or the full BCE (μ then scales only the gradient into the shared backbone)",
+    },
     source: {
       type: 'enum', default: 'batch', choices: ['batch', 'prev-epoch'],
       doc: "pseudo-label threshold: each batch's own top-K·B, or the mean batch threshold of the previous epoch (the first epoch uses the batch's)",
@@ -51,6 +55,7 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     const warmup = options.warmup as number;
     const muRamp = options.muRamp as number;
     const source = options.source as 'batch' | 'prev-epoch';
+    const headGrad = options.headGrad as 'mu' | 'full';
     // prev-epoch: the running mean of this epoch's batch thresholds, and the previous epoch's
     let epochSeen = -1;
     let lambdaSum = 0;
@@ -67,7 +72,7 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     };
     return {
       name: 'two-head', scoreHead: 'multilabel', kIndependent: false,
-      options: { k, mu, wPos, wNeg, reduction, variant, warmup, muRamp, source },
+      options: { k, mu, wPos, wNeg, reduction, variant, warmup, muRamp, source, headGrad },
       loss(out, ctx) {
         checkOutputs('two-head', out, ctx, c);
         const ce = softmaxCrossEntropy(out.softmax, ctx.labels);
@@ -96,7 +101,12 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
         });
         const weights = wPos !== 1 || wNeg !== 1 ? noGrad(() => affine(targets, wPos - wNeg, wNeg)) : null;
         const bce = sigmoidBce(out.multilabel, targets, { weights, reduction });
-        return m === 1 ? ce.add(bce) : ce.add(bce.mul(m));
+        const loss = m === 1 ? ce.add(bce) : ce.add(bce.mul(m));
+        if (headGrad === 'mu' || m >= 1 || m === 0) return loss;
+        // headGrad 'full': (1 − μ)·BCE on the same logits over detached features tops the head's
+        // own gradient up to the full BCE; the backbone still gets μ·BCE
+        if (!out.multilabelHeadOnly) throw new Error("two-head loss: headGrad 'full' needs outputs of a TwoHeadModel (multilabelHeadOnly is missing)");
+        return loss.add(sigmoidBce(out.multilabelHeadOnly(), targets, { weights, reduction }).mul(1 - m));
       },
       ...(source === 'prev-epoch'
         ? {
