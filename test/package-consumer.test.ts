@@ -143,6 +143,11 @@ describe('avgk installed from its tarball into another project', () => {
     const data = JSON.stringify({ name: 'synthetic', numClasses: 4, numSuperclasses: 1, dim: 8, nTrain: 400, nVal: 200, nTest: 200 });
     const cli = run(['node_modules/avgk/bin/avgk.js', 'train', '--dataset-config', data, '--k', '2', '--epochs', '1', '--no-report', '--quiet', '--out', 'run']);
     expect(cli.code, cli.err).toBe(0);
+    // with a report asked for and no vega: one line and exit 2 before any training or output
+    const noVega = run(['node_modules/avgk/bin/avgk.js', 'train', '--dataset-config', data, '--k', '2', '--epochs', '1', '--quiet', '--out', 'run-report']);
+    expect(noVega.code, noVega.err).toBe(2);
+    expect(noVega.err).toMatch(/avgk: error: charts need the npm packages "vega" and "vega-lite"/);
+    expect(existsSync(join(app, 'run-report'))).toBe(false);
     // tsc --init's settings, but checking avgk's .d.ts files too; no @types/node anywhere
     expect(existsSync(join(app, 'node_modules', '@types', 'node'))).toBe(false);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({

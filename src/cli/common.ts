@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { setBackend, setNumThreads } from '../backend/index.js';
 import { cudaBackend } from '../backend/cuda/index.js';
 import { checkWritable, removeStaleTemps } from '../io/atomic.js';
+import { checkChartLibs } from '../report/charts.js';
 import { checkUnlocked, LOCK_FILE, LockHeldError, lockDirectory, type DirLock } from '../io/lock.js';
 import { DEVICES, type Device } from '../backend/device.js';
 import type { CliContext } from './context.js';
@@ -162,5 +163,14 @@ export function isOwnStdout(ctx: CliContext, path: string): boolean {
     return a.dev === b.dev && a.ino === b.ino;
   } catch {
     return false;
+  }
+}
+
+/** The report needs vega and vega-lite (optional peers): refuse before training when they are missing. */
+export async function requireChartLibs(ctx: CliContext): Promise<void> {
+  try {
+    await checkChartLibs();
+  } catch (e) {
+    throw ctx.usageError((e as Error).message, e);
   }
 }

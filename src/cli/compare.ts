@@ -14,7 +14,7 @@ import { signalExitCode, signalName, type CliContext, type StopSignal } from './
 import { parseCompareConfig, ConfigError, type CompareConfig } from '../train/config.js';
 import { runExperiment } from '../train/compare.js';
 import { loadDataset, type Dataset } from '../data/index.js';
-import { checkRunDirectoryFree, lockRunDirectory, startDevice, stripBom } from './common.js';
+import { checkRunDirectoryFree, lockRunDirectory, requireChartLibs, startDevice, stripBom } from './common.js';
 import { removeStaleTemps } from '../io/atomic.js';
 
 export interface CompareCommandOptions {
@@ -46,6 +46,7 @@ export function readCompareConfig(ctx: CliContext, file: string): CompareConfig 
 export async function compareCommand(ctx: CliContext, opts: CompareCommandOptions): Promise<void> {
   const config = readCompareConfig(ctx, opts.config);
   startDevice(ctx, config.device ?? 'cpu', 'config.device');
+  if (opts.report !== false) await requireChartLibs(ctx);
   const outDir = ctx.resolvePath(opts.out);
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw ctx.usageError(`--out ${opts.out}: exists and is not a directory`);
   checkRunDirectoryFree(ctx, outDir, opts.out);

@@ -38,6 +38,7 @@ import {
   holdsRun,
   lockRunDirectory,
   readJsonArg,
+  requireChartLibs,
   shownPath,
 } from './common.js';
 import {
@@ -310,6 +311,7 @@ export async function runTrain(ctx: CliContext, o: TrainOptions, cmd: Command): 
     checkRunConfig(ctx, config);
   }
   const device = applyBackendOptions(ctx, o);
+  if (o.report !== false) await requireChartLibs(ctx);
 
   // ---- 2. output directory (checked, not yet created) ----
   const cwd = ctx.io.cwd ?? process.cwd();

@@ -620,6 +620,14 @@ function chartLibs(): Promise<VegaLibs> {
   return libs;
 }
 
+/**
+ * Resolves when the chart libraries load, rejects with the message naming the packages to install
+ * otherwise: commands that write a report call it before any training.
+ */
+export async function checkChartLibs(): Promise<void> {
+  await chartLibs();
+}
+
 function collectingLogger(sink: string[], vega: typeof Vega): Vega.LoggerInterface {
   let level = vega.Warn;
   const push = (kind: string) => (...args: readonly unknown[]) => {
