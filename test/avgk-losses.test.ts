@@ -94,7 +94,9 @@ const C = 5;
 const K = 2;
 
 function make(name: string, extra: Partial<MethodOptions> = {}): AvgKMethod {
-  return createMethod(name, { k: K, numClasses: C, numTrain: 16, rng: new Rng(3), ...extra });
+  // bare logits have no head to train apart: two-head's formula tests use the loss as written
+  const asWritten = name === 'two-head' ? { headGrad: 'mu' } : {};
+  return createMethod(name, { k: K, numClasses: C, numTrain: 16, rng: new Rng(3), ...asWritten, ...extra });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +211,10 @@ describe('loss values against the formulas of docs/method.md', () => {
     // and the option matters: μ·BCE trains the head 0.3× as fast
     expect(Math.abs(asLoss.head[0]! - full.head[0]!)).toBeGreaterThan(1e-4);
     expect(() => make('two-head', { headGrad: 'half' })).toThrow(/headGrad/);
+    // the default trains the head at the full rate; bare logits cannot, and say so
+    expect(createMethod('two-head', { k: K, numClasses: C }).options.headGrad).toBe('full');
+    expect(() => createMethod('two-head', { k: K, numClasses: C, mu: 0.3 }).loss(outputs(a, z, B, C), { labels: y, indices: Int32Array.from({ length: B }, (_, i) => i) }))
+      .toThrow(/headGrad 'full' needs outputs of a TwoHeadModel/);
   });
 
   it("two-head source 'prev-epoch': the first epoch uses each batch's threshold, later ones the previous epoch's mean", () => {
@@ -461,7 +467,7 @@ describe('loss gradients by central finite differences (both heads)', () => {
             expect(Array.from(pseudoLabels(Float32Array.from(softmaxRows(ap, b, c)), y, b, c, k, v.variant))).toEqual(Array.from(base));
           }
         }
-        const opts = { mu: seed === 0 ? 1 : 0.3, wPos: 1 + seed, wNeg: 1 / (1 + seed), ...v };
+        const opts = { mu: seed === 0 ? 1 : 0.3, wPos: 1 + seed, wNeg: 1 / (1 + seed), headGrad: 'mu', ...v };
         checkMethod(`two-head ${JSON.stringify(opts)}`, () => createMethod('two-head', { k, numClasses: c, ...opts }), a, z, y, b, c);
       }
     });

@@ -37,7 +37,7 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     warmup: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs of cross-entropy only before the BCE term starts' },
     muRamp: { type: 'number', default: 0, min: 0, max: 1000, integer: true, doc: 'epochs over which μ rises linearly to its value after the warm-up (0: at once)' },
     headGrad: {
-      type: 'enum', default: 'mu', choices: ['mu', 'full'],
+      type: 'enum', default: 'full', choices: ['mu', 'full'],
       doc: "what trains the multi-label head's own weights: μ·BCE, as the loss says, or the full BCE (μ then scales only the gradient into the shared backbone)",
     },
     source: {
