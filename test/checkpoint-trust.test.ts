@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
+import { expectUsage } from './helpers/expect.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
 import { validateTrainingCheckpoint } from '../src/train/checkpointing.js';
 import type { LoadedCheckpoint } from '../src/io/checkpoint.js';
@@ -30,14 +31,6 @@ async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ 
   const err = sink();
   const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env });
   return { code, out: out.text, err: err.text };
-}
-
-function expectUsage(r: { code: number; err: string }, re: RegExp): void {
-  const lines = r.err.split('\n').filter((l) => l.length > 0);
-  expect(lines, r.err).toHaveLength(1);
-  expect(lines[0]).toMatch(/^avgk: error: /);
-  expect(lines[0]).toMatch(re);
-  expect(r.code).toBe(2);
 }
 
 let good = '';

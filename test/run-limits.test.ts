@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
+import { expectUsage } from './helpers/expect.js';
 import { estimateRunMemory, validateCompareConfig } from '../src/train/config.js';
 import { storedRunSpec, validateRunSpec, type RunSpec } from '../src/train/spec.js';
 import { methodDef, optionError } from '../src/avgk/methods/index.js';
@@ -51,15 +52,6 @@ async function cli(argv: string[]): Promise<{ code: number; err: string }> {
   const err = sink();
   const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env: {} });
   return { code, err: err.text };
-}
-
-/** Exit 2 with one `avgk: error:` line matching `re`. */
-function expectUsage(r: { code: number; err: string }, re: RegExp): void {
-  const lines = r.err.split('\n').filter((l) => l.length > 0);
-  expect(lines, r.err).toHaveLength(1);
-  expect(lines[0]).toMatch(/^avgk: error: /);
-  expect(lines[0]).toMatch(re);
-  expect(r.code).toBe(2);
 }
 
 describe('float32 ranges', () => {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { bayesCalibration } from './helpers/expect.js';
 import {
   generateSynthetic,
   loadDataset,
@@ -29,23 +30,6 @@ function expectSameData(a: Dataset, b: Dataset): void {
     expect(hash(a[s].y)).toBe(hash(b[s].y));
     expect(hash(a.posterior![s]!)).toBe(hash(b.posterior![s]!));
   }
-}
-
-/** Accuracy of argmax η against the labels and the mean of max η, with the binomial standard error. */
-function bayesCalibration(ds: Dataset, split: 'train' | 'val' | 'test'): { acc: number; meanMax: number; se: number } {
-  const C = ds.numClasses;
-  const eta = ds.posterior![split]!;
-  const { n, y } = ds[split];
-  let hits = 0;
-  let mx = 0;
-  for (let i = 0; i < n; i++) {
-    let b = 0;
-    for (let j = 1; j < C; j++) if (eta[i * C + j] > eta[i * C + b]) b = j;
-    hits += b === y[i] ? 1 : 0;
-    mx += eta[i * C + b];
-  }
-  const acc = hits / n;
-  return { acc, meanMax: mx / n, se: Math.sqrt((acc * (1 - acc)) / n) };
 }
 
 /** Independent float64 posterior: log π_c + log N(x; μ_c, diag σ_c²) with every constant, normalised. */

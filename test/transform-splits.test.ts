@@ -3,6 +3,7 @@
  * too (labelNoise.splits / longTail.splits = 'all'), on synthetic data whose posterior is known.
  */
 import { describe, expect, it } from 'vitest';
+import { bayesCalibration } from './helpers/expect.js';
 import { readFileSync } from 'node:fs';
 import { applyBlockLabelNoise, blockLabelNoise, countClasses, FASHION_MNIST_CLASSES, loadDataset, longTailCounts, Rng, type Dataset } from '../src/data/index.js';
 import { resultsMarkdown } from '../src/train/compare.js';
@@ -10,19 +11,8 @@ import { isLongTailed, parseCompareConfig, validateCompareConfig } from '../src/
 
 /** |accuracy of argmax η − mean max η| in binomial standard errors (small when η is the posterior of the labels). */
 function calibrationZ(ds: Dataset, split: 'train' | 'val' | 'test'): number {
-  const C = ds.numClasses;
-  const eta = ds.posterior![split]!;
-  const { n, y } = ds[split];
-  let hits = 0;
-  let mx = 0;
-  for (let i = 0; i < n; i++) {
-    let b = 0;
-    for (let j = 1; j < C; j++) if (eta[i * C + j] > eta[i * C + b]) b = j;
-    hits += b === y[i] ? 1 : 0;
-    mx += eta[i * C + b];
-  }
-  const acc = hits / n;
-  return Math.abs(acc - mx / n) / Math.sqrt((acc * (1 - acc)) / n);
+  const { acc, meanMax, se } = bayesCalibration(ds, split);
+  return Math.abs(acc - meanMax) / se;
 }
 
 /** Mean −log η_y(x) of a split (lower for the posterior of the labels than for a misfit). */

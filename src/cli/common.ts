@@ -21,7 +21,7 @@ export function addBackendOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--device <name>', 'where tensors live and kernels run: cpu or cuda (an NVIDIA GPU); default: cpu').argParser(choiceParser('device', DEVICES)))
     .addOption(new Option('--backend <name>', 'CPU kernels: native (C++ addon) or js (TypeScript); default: native when it loads').argParser(choiceParser('backend', ['js', 'native'] as const)))
-    .option('--threads <n>', 'threads of the native kernels (default: physical cores)', intParser(1));
+    .option('--threads <n>', 'threads of the native kernels (default: the physical cores that other processes leave free)', intParser(1));
 }
 
 /** Starts the device (a GPU that cannot be used is a usage error: exit 2, one line). */
