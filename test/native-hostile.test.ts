@@ -113,6 +113,9 @@ const refusedCuda: [string, string, RegExp][] = [
   ['cuda-binary-free-in-view-getter', 'binary', /a was disposed while the arguments were read/],
   ['cuda-upload-shared-host', 'upload', /host \(argument 2\) is backed by a SharedArrayBuffer/],
   ['cuda-download-shrink-host', 'download', /host has 0 elements but the device view has 1048576/],
+  // one image's im2col (262144 x 16644 floats) over the cap: refused, not allocated
+  ['cuda-conv2dForward-huge-scratch', 'conv2dForward', /conv2d forward: one image needs 17452498944 bytes of im2col scratch \(262144 x 16644 floats\), more than the 2147483648-byte cap, for n=1 c=64 h=128 w=128 o=1 kh=64 kw=64 stride=1 pad=32$/],
+  ['cuda-conv2dBackwardWeight-huge-scratch', 'conv2dBackwardWeight', /conv2d backward weight: one image needs 17452498944 bytes .* kh=64 kw=64 stride=1 pad=32$/],
 ];
 
 describe.skipIf(cuda.skip)('CUDA addon (emulator): hostile arguments (one child process per case)', () => {

@@ -19,8 +19,11 @@
 //   k = nb*HW (beta = 1 after the first), wide layout; gemm.cu splits a deep k over more blocks.
 // 1x1 kernels with stride 1 and no padding need no im2col in the direct layout: x is its own col.
 // Scratch comes from the device pool, chunked over images to stay within scratch_bytes (a chunk
-// holds at least one image), and is released on every path.
+// holds at least one image), and is released on every path. A call whose one-image scratch exceeds
+// max_image_scratch_bytes is refused before anything is allocated.
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "cuda_kernels.h"
 #include "device_math.h"
@@ -33,6 +36,7 @@ namespace avgk_cuda {
 namespace conv_tuning {
 int64_t scratch_bytes = 256LL << 20;  // scratch per call (soft: at least one image per chunk)
 int64_t direct_min_hw = 256;          // OH*OW from which the direct layout is used
+int64_t max_image_scratch_bytes = 2LL << 30;  // hard: a call needing more for one image is refused
 }  // namespace conv_tuning
 
 namespace {
@@ -177,6 +181,23 @@ void from_wide(const float* src, float* dst, int64_t nb, int64_t O, int64_t hw, 
   check_launch("conv2d (wide copy back)");
 }
 
+// Refuses (CudaError, before any allocation) a call of `op` on g whose one image needs more than
+// max_image_scratch_bytes of scratch: `k` rows of `cols` floats (the direct im2col of one image).
+void check_image_scratch(const char* op, const ConvGeom& g, int64_t k, int64_t cols) {
+  const int64_t cap = conv_tuning::max_image_scratch_bytes;
+  if (k <= 0 || cols <= 0 || k <= cap / 4 / cols) return;
+  char msg[400];
+  std::snprintf(msg, sizeof msg,
+                "%s: one image needs %.0f bytes of im2col scratch (%lld x %lld floats), more than the %lld-byte "
+                "cap, for n=%lld c=%lld h=%lld w=%lld o=%lld kh=%lld kw=%lld stride=%lld pad=%lld",
+                op, 4.0 * static_cast<double>(k) * static_cast<double>(cols), static_cast<long long>(k),
+                static_cast<long long>(cols), static_cast<long long>(cap), static_cast<long long>(g.n),
+                static_cast<long long>(g.c), static_cast<long long>(g.h), static_cast<long long>(g.w),
+                static_cast<long long>(g.o), static_cast<long long>(g.kh), static_cast<long long>(g.kw),
+                static_cast<long long>(g.stride), static_cast<long long>(g.pad));
+  throw CudaError("cudaErrorInvalidValue", msg);
+}
+
 // Images per chunk for `per_image` floats of scratch each.
 int64_t chunk_images(int64_t n, int64_t per_image) {
   int64_t nb = per_image > 0 ? conv_tuning::scratch_bytes / (4 * per_image) : n;
@@ -200,6 +221,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* ou
     return;
   }
   const int64_t hwp = round4(hw);
+  check_image_scratch("conv2d forward", g, K, hwp);
   const int64_t nb = chunk_images(g.n, direct ? K * hwp : (K + g.o) * (hw + 1));
   if (direct || nb == 1) {
     Scratch col(nb * K * hwp);
@@ -238,6 +260,7 @@ void conv2d_backward_input(const float* gy, const float* w, float* gx, const Con
   if (g.stride == 1 && g.kh == g.kw && g.pad <= g.kh - 1 && g.c >= kRotateMinC) {
     // gx = conv(gy, rot180(W^T)) with padding k-1-pad: output size (OH + k-1 - 2 pad) = H
     const int64_t kk = g.kh * g.kw;
+    check_image_scratch("conv2d backward input", g, g.o * kk, round4(g.h * g.w));
     Scratch wr(g.o * g.c * kk);
     AVGK_LAUNCH(rotate_weights_kernel, blocks_for(g.o * g.c * kk), kThreads, w, wr.p, g.o, g.c, kk);
     check_launch("conv2d (rotated weights)");
@@ -246,6 +269,7 @@ void conv2d_backward_input(const float* gy, const float* w, float* gx, const Con
     return;
   }
   const int64_t hwp = round4(hw);
+  check_image_scratch("conv2d backward input", g, K, hwp);
   const int64_t nb = chunk_images(g.n, direct ? K * hwp : (K + g.o) * (hw + 1));
   if (direct || nb == 1) {
     Scratch col(nb * K * hwp);
@@ -277,6 +301,7 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
   }
   const bool pw = pointwise(g);
   const int64_t hwp = round4(hw);
+  if (!pw) check_image_scratch("conv2d backward weight", g, K, hwp);
   const int64_t nb = chunk_images(g.n, (K + g.o) * (hw + 1));
   if (nb == 1) {
     // per image: gW (+)= gy_b[O, HW] col_b^T, B(q, r) = col[r*ld + q]
