@@ -1,5 +1,5 @@
 /** Options and checks shared by several commands. */
-import { existsSync, fstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { setBackend, setNumThreads } from '../backend/index.js';
@@ -8,7 +8,7 @@ import { checkWritable, removeStaleTemps } from '../io/atomic.js';
 import { checkChartLibs } from '../report/charts.js';
 import { checkUnlocked, LOCK_FILE, LockHeldError, lockDirectory, type DirLock } from '../io/lock.js';
 import { DEVICES, type Device } from '../backend/device.js';
-import type { CliContext } from './context.js';
+import { CliError, type CliContext } from './context.js';
 import { choiceParser, intParser } from './options.js';
 
 /** --quiet / --verbose on every command. */
@@ -121,17 +121,59 @@ function lockHeld(ctx: CliContext, e: LockHeldError, dir: string, shown: string,
   return ctx.usageError(`${flag} ${shown}: ${msg}`, e);
 }
 
-/** JSON given inline or as @file / a path to a .json file. */
+/** The most bytes a JSON file named on the command line may hold: 16 MiB. */
+export const MAX_JSON_FILE_BYTES = 16 * 2 ** 20;
+
+/**
+ * The text (BOM removed) of the JSON file `path` given to `flag` (`shown` in messages). Anything
+ * but a regular file (a directory, a device such as /dev/zero, a FIFO) and a file over
+ * MAX_JSON_FILE_BYTES are usage errors, found before any byte is read.
+ */
+export function readJsonFile(ctx: CliContext, flag: string, shown: string, path: string): string {
+  const fail = (what: string, e?: unknown) => ctx.usageError(`${flag} ${shown}: ${what}`, e);
+  const unreadable = (e: unknown) =>
+    fail((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  const tooBig = (size: number) => fail(`${size} bytes, more than the ${MAX_JSON_FILE_BYTES} a JSON file may hold`);
+  // stat before opening: opening a FIFO for reading would wait for a writer
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw unreadable(e);
+  }
+  if (st.isDirectory()) throw fail('is a directory, expected a JSON file');
+  if (!st.isFile()) throw fail('is not a regular file, expected a JSON file');
+  if (st.size > MAX_JSON_FILE_BYTES) throw tooBig(st.size);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw unreadable(e);
+  }
+  try {
+    // at most one byte past the bound, whatever the file is replaced by or grows to meanwhile
+    const buf = Buffer.allocUnsafe(MAX_JSON_FILE_BYTES + 1);
+    let got = 0;
+    try {
+      if (!fstatSync(fd).isFile()) throw fail('is not a regular file, expected a JSON file');
+      for (let r = 1; r > 0 && got < buf.length; got += r) r = readSync(fd, buf, got, buf.length - got, null);
+    } catch (e) {
+      throw e instanceof CliError ? e : unreadable(e);
+    }
+    if (got > MAX_JSON_FILE_BYTES) throw tooBig(got);
+    return stripBom(buf.toString('utf8', 0, got));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** JSON given inline or as @file / a path to a .json file (read by readJsonFile). */
 export function readJsonArg(ctx: CliContext, flag: string, value: string): unknown {
   let text = value;
   const trimmed = value.trim();
   if (trimmed.startsWith('@') || (!trimmed.startsWith('{') && !trimmed.startsWith('['))) {
-    const file = ctx.resolvePath(trimmed.startsWith('@') ? trimmed.slice(1) : trimmed);
-    try {
-      text = stripBom(readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw ctx.usageError(`${flag}: cannot read ${trimmed.replace(/^@/, '')} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
-    }
+    const shown = trimmed.replace(/^@/, '');
+    text = readJsonFile(ctx, flag, shown, ctx.resolvePath(shown));
   }
   try {
     return JSON.parse(text) as unknown;

@@ -7,14 +7,14 @@
  * the current step, keeps the finished cells and exits 130 (SIGTERM 143, SIGHUP 129); `--resume`
  * continues such a run. DIR is locked for the run: a second compare writing there is an error.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { signalExitCode, signalName, type CliContext, type StopSignal } from './context.js';
 import { parseCompareConfig, ConfigError, type CompareConfig } from '../train/config.js';
 import { runExperiment } from '../train/compare.js';
 import { loadDataset, type Dataset } from '../data/index.js';
-import { checkRunDirectoryFree, lockRunDirectory, requireChartLibs, startDevice, stripBom } from './common.js';
+import { checkRunDirectoryFree, lockRunDirectory, readJsonFile, requireChartLibs, startDevice } from './common.js';
 import { removeStaleTemps } from '../io/atomic.js';
 
 export interface CompareCommandOptions {
@@ -26,15 +26,7 @@ export interface CompareCommandOptions {
 
 /** Reads and validates a config file; every problem is a usage error (exit 2) naming the field. */
 export function readCompareConfig(ctx: CliContext, file: string): CompareConfig {
-  const path = ctx.resolvePath(file);
-  if (!existsSync(path)) throw ctx.usageError(`--config ${file}: no such file`);
-  if (statSync(path).isDirectory()) throw ctx.usageError(`--config ${file}: is a directory, expected a JSON file`);
-  let text: string;
-  try {
-    text = stripBom(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw ctx.usageError(`--config ${file}: cannot read it (${(e as Error).message})`, e);
-  }
+  const text = readJsonFile(ctx, '--config', file, ctx.resolvePath(file));
   try {
     return parseCompareConfig(text, file);
   } catch (e) {
