@@ -14,6 +14,7 @@
  * test = the test file in file order. Pixels /255 → [0, 1]; sampleShape [3, 32, 32].
  */
 import * as fs from 'node:fs';
+import { totalmem } from 'node:os';
 import * as path from 'node:path';
 import { trainValIndices, u8Split } from './split.js';
 import { applyNormalize, type ChannelStats } from './transforms.js';
@@ -32,6 +33,18 @@ export interface CifarRecords {
   fine?: Uint8Array;
 }
 
+/** The number of `rec`-byte records in `size` bytes; an error unless a positive whole number. */
+function recordCount(name: string, size: number, rec: number): number {
+  if (size === 0) throw new Error(`${name}: empty file`);
+  if (size % rec !== 0) {
+    throw new Error(
+      `${name}: size ${size} bytes is not a multiple of the ${rec}-byte record size ` +
+        `(${Math.floor(size / rec)} full records + ${size % rec} extra bytes); truncated or wrong format?`,
+    );
+  }
+  return size / rec;
+}
+
 /**
  * Parses CIFAR binary records. labelBytes = 1 (CIFAR-10) or 2 (CIFAR-100: coarse, fine);
  * for 2, `labels` is the fine label unless `label: 'coarse'`.
@@ -42,14 +55,7 @@ export function parseCifarBinary(
 ): CifarRecords {
   const name = opts.name ?? '<buffer>';
   const rec = opts.labelBytes + CIFAR_PIXELS;
-  if (bytes.length === 0) throw new Error(`${name}: empty file`);
-  if (bytes.length % rec !== 0) {
-    throw new Error(
-      `${name}: size ${bytes.length} bytes is not a multiple of the ${rec}-byte record size ` +
-        `(${Math.floor(bytes.length / rec)} full records + ${bytes.length % rec} extra bytes); truncated or wrong format?`,
-    );
-  }
-  const n = bytes.length / rec;
+  const n = recordCount(name, bytes.length, rec);
   const pixels = new Uint8Array(n * CIFAR_PIXELS);
   const first = new Uint8Array(n);
   const second = opts.labelBytes === 2 ? new Uint8Array(n) : undefined;
@@ -78,18 +84,51 @@ function checkRange(a: Uint8Array, C: number, name: string, what: string): void 
   }
 }
 
-function readFileOrThrow(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
+/** The most bytes a CIFAR binary file may hold: 2 GiB (the official files hold 150 MB). */
+export const MAX_CIFAR_BYTES = 2 ** 31;
+
+/**
+ * The bytes of a CIFAR binary file of `rec`-byte records. Before anything is read, the file must be
+ * a regular file (not a device such as /dev/zero, nor a FIFO) whose size is a positive multiple of
+ * `rec` and at most MAX_CIFAR_BYTES, and the file, its pixels and their float32 copy must fit in
+ * `memory` bytes at once (default: the machine's memory, os.totalmem()).
+ */
+function readCifarFile(file: string, rec: number, memory = totalmem()): Buffer {
+  const fail = (e: unknown) => {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${what}: missing file ${file}` : `${what}: cannot read ${file}: ${(e as Error).message}`);
+    return new Error(code === 'ENOENT' ? `CIFAR: missing file ${file}` : `CIFAR: cannot read ${file}: ${(e as Error).message}`);
+  };
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    throw fail(e);
   }
+  if (!st.isFile()) throw new Error(`${file}: not a regular file (${st.isDirectory() ? 'a directory' : 'a device, FIFO or socket'}), expected CIFAR binary records`);
+  const size = st.size;
+  const n = recordCount(file, size, rec);
+  const need = size + n * CIFAR_PIXELS * (1 + 4);
+  if (need > memory) {
+    throw new Error(`${file}: ${n} records need about ${(need / 1e9).toPrecision(3)} GB (file, pixels and their float32 copy), more than this machine's ${(memory / 1e9).toPrecision(3)} GB`);
+  }
+  if (size > MAX_CIFAR_BYTES) throw new Error(`${file}: ${size} bytes, more than the ${MAX_CIFAR_BYTES} a CIFAR file may hold`);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw fail(e);
+  }
+  if (bytes.length !== size) throw new Error(`${file}: changed size while read (${size} bytes, then ${bytes.length})`);
+  return bytes;
 }
 
-/** Reads one CIFAR binary file (CIFAR-10 with labelBytes 1, CIFAR-100 with labelBytes 2). */
-export function readCifarBinary(file: string, opts: { labelBytes: 1 | 2; label?: 'fine' | 'coarse' }): CifarRecords {
-  return parseCifarBinary(readFileOrThrow(file, 'CIFAR'), { ...opts, name: file });
+/**
+ * Reads one CIFAR binary file (CIFAR-10 with labelBytes 1, CIFAR-100 with labelBytes 2), checked
+ * as readCifarFile says before it is read; `memory` for tests.
+ */
+export function readCifarBinary(file: string, opts: { labelBytes: 1 | 2; label?: 'fine' | 'coarse'; numClasses?: number; memory?: number }): CifarRecords {
+  const { memory, ...parse } = opts;
+  return parseCifarBinary(readCifarFile(file, opts.labelBytes + CIFAR_PIXELS, memory), { ...parse, name: file });
 }
 
 function concatRecords(parts: CifarRecords[]): CifarRecords {
@@ -214,8 +253,8 @@ export function loadCifar10(dir: string, opts: CifarOptions = {}): Dataset {
   const t0 = performance.now();
   const trainFiles = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
   const d = resolveDir(dir, [...trainFiles, 'test_batch.bin'], 'cifar-10-batches-bin', 'CIFAR-10');
-  const pool = concatRecords(trainFiles.map((f) => parseCifarBinary(readFileOrThrow(path.join(d, f), 'CIFAR-10'), { labelBytes: 1, name: path.join(d, f), numClasses: 10 })));
-  const test = parseCifarBinary(readFileOrThrow(path.join(d, 'test_batch.bin'), 'CIFAR-10'), { labelBytes: 1, name: path.join(d, 'test_batch.bin'), numClasses: 10 });
+  const pool = concatRecords(trainFiles.map((f) => readCifarBinary(path.join(d, f), { labelBytes: 1, numClasses: 10 })));
+  const test = readCifarBinary(path.join(d, 'test_batch.bin'), { labelBytes: 1, numClasses: 10 });
   const names = readNames(path.join(d, 'batches.meta.txt'), 10, (i) => `class_${i}`);
   return assemble('cifar10', pool, test, 10, names, opts, { dir: d }, t0);
 }
