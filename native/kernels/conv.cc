@@ -11,8 +11,8 @@
 // Backward weight: gW = sum over chunks of gy_chunk[O, nb*HW] col_chunk^T (k = nb*HW).
 // 1x1/stride 1/pad 0 convs skip im2col in the per-image form; K <= 16 (first layer on 1-channel
 // images) uses dedicated loops instead of sgemm.
-// Fused im2col (AVX-512, "flat" convs: stride 1, OW == W, HW >= 16, single-threaded GEMMs): the
-// forward and backward-weight GEMMs never see a col buffer; their V operand is filled straight from
+// Fused im2col (AVX-512, "flat" convs: stride 1, OW == W, HW >= 16; forward: single-threaded GEMMs;
+// backward weight: always, threads splitting the GEMM's columns): these GEMMs never see a col buffer; their V operand is filled straight from
 // the input images into the micro-panels (sgemm_packed_a_fill / sgemm_fill with flat_fill_avx512 /
 // flat_fill_t_avx512), so the im2col matrix never makes the round trip through L3 / DRAM. Backward
 // input of stride-1 "same" convs (C >= 16) is the forward conv of gy with the weights transposed and
@@ -25,12 +25,13 @@
 // single-threaded sgemm + col2im) on its own thread_local, cache-sized buffers (chunks sized to
 // ~col_target_bytes of col); otherwise chunks run in sequence with parallel im2col and threaded sgemm.
 // sgemm called inside our parallel regions runs on one thread (it checks omp_in_parallel()).
-// Backward weight in per-thread mode uses per-thread partial sums reduced in a fixed order, so the
-// result does not depend on scheduling.
+// Backward weight sums over the batch in chunks and groups that depend on the shapes only, with the
+// partial sums added in a fixed order: the result does not depend on the thread count.
 // Bounded scratch: a plan whose im2col buffers would exceed tuning::conv_max_col_bytes falls back
 // to one shared buffer, and past that (one image's col alone too large: big kernels with big
 // padding) to the tiled path, which im2col's tiles of K rows x output positions (see tile_of).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,7 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "gemm/avx512_transpose.h"
 #endif
+#include "gemm/blocking.h"
 
 
 namespace avgk {
@@ -423,6 +425,13 @@ void wide_to_nchw(const float* src, int64_t nb, int64_t R, int64_t HW, const flo
   }
 }
 
+// d[e] += s[e] for e < n (elementwise: the same bits on any number of threads).
+void add_into(float* __restrict d, const float* __restrict s, int64_t n, int nt) {
+  if (n < ((int64_t)1 << 15)) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t e = 0; e < n; ++e) d[e] += s[e];
+}
+
 void add_bias_nchw(float* out, int64_t nb, int64_t O, int64_t HW, const float* bias, int nt) {
   if (nb * O * HW < ((int64_t)1 << 15)) nt = 1;
   const auto add_bias = add_bias_row_version();
@@ -585,6 +594,40 @@ AVGK_AVX512 void flat_fill_t_avx512(const void* vctx, int64_t p0, int64_t kc, in
       }
     }
   }
+}
+
+// flat_fill_t_avx512 from column v0 of the K index on (one thread's columns of fused_wgrad_gemm).
+struct FillFrom {
+  const FlatFill* f;
+  int64_t v0;
+};
+void flat_fill_t_from(const void* vctx, int64_t p0, int64_t kc, int64_t v0, int64_t nv, int nr, float* dst) {
+  const FillFrom& c = *static_cast<const FillFrom*>(vctx);
+  flat_fill_t_avx512(c.f, p0, kc, c.v0 + v0, nv, nr, dst);
+}
+
+// C (O x K) = beta*C + A (O x k, rows of k floats) * col^T (k x K) of the chunk f with the im2col
+// fused into the packing. nt threads split the columns of C in whole micro-panels, each a
+// single-threaded sgemm_fill: every element is computed as on one thread.
+void fused_wgrad_gemm(int64_t O, int64_t K, int64_t k, const float* A, const FlatFill& f, float beta, float* C,
+                      int nt) {
+  const int64_t nr = gemm_panel_width(), panels = (K + nr - 1) / nr;
+  nt = (int)std::max<double>(1, std::min<double>(std::min<int64_t>(nt, panels),
+                                                  std::floor(2.0 * O * K * k / gemm_blocking::MIN_FLOPS_PER_THREAD)));
+  if (nt <= 1) {
+    sgemm_fill(O, K, k, 1.f, A, k, 1, &flat_fill_t_avx512, &f, beta, C, K);
+    return;
+  }
+  RegionErrors errs;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < nt; ++t)
+    errs.run([&] {
+      const int64_t v0 = std::min(K, panels * t / nt * nr), v1 = std::min(K, panels * (t + 1) / nt * nr);
+      if (v1 <= v0) return;
+      const FillFrom ff{&f, v0};
+      sgemm_fill(O, v1 - v0, k, 1.f, A, k, 1, &flat_fill_t_from, &ff, beta, C + v0, K);
+    });
+  errs.rethrow();
 }
 #endif
 
@@ -754,8 +797,18 @@ struct Plan {
 
 constexpr int64_t HW_ALIGN = 64;
 
-// shared_only: never per-thread mode (one scratch buffer instead of one per thread).
-Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult, bool shared_only = false) {
+// Backward weight: the number of groups whose partial sums are added in a fixed order (and the
+// least number of chunks, when there are that many images). Bounds the parallelism of per-thread
+// mode; more threads work inside the chunks' GEMMs.
+constexpr int64_t kWgradGroups = 16;
+// Per-thread mode keeps every group's partial sum at once up to this size (else fewer at a time).
+constexpr int64_t kWgradPartBytes = 64 << 20;
+
+// shared_only: never per-thread mode (one scratch buffer instead of one per thread). min_chunks > 0:
+// chunks of at most ceil(N / min_chunks) images, and the chunk size depends on the shapes only (not
+// on the thread count).
+Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult, bool shared_only = false,
+               int64_t min_chunks = 0) {
   Plan p;
   p.nt = std::max(1, get_num_threads());
   p.wide = g.HW < tuning::conv_direct_min_hw;
@@ -764,7 +817,10 @@ Plan make_plan(const Geo& g, int64_t N, int64_t floats_per_image, int64_t mult, 
   if (fm == 1 || shared_only) p.per_thread = false;
   const int64_t per = std::max<int64_t>(1, floats_per_image * (int64_t)sizeof(float));
   int64_t nb = std::max<int64_t>(1, tuning::conv_col_target_bytes * std::max<int64_t>(1, mult) / per);
-  if (p.per_thread) nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
+  if (min_chunks > 0)
+    nb = std::min(nb, std::max<int64_t>(1, (N + min_chunks - 1) / min_chunks));
+  else if (p.per_thread)
+    nb = std::min(nb, std::max<int64_t>(1, (N + 4 * p.nt - 1) / (4 * p.nt)));  // >= ~4 chunks/thread
   nb = std::min(nb, std::max<int64_t>(N, 1));
   // Wide GEMMs have n = nb*HW: keep it a multiple of 64 (the AVX-512 micro-tile width) when HW is
   // small, so no micro-tile runs mostly empty (4x4 maps: whole groups of 4 images).
@@ -1076,30 +1132,40 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
     return;
   }
   // gw[O][K] = sum_b gy_b[O][HW] * col_b[K][HW]^T, with the images of a chunk concatenated along the
-  // GEMM k dimension (wide layout): long inner products, few sgemm calls.
-  Plan p = make_plan(g, N, (K + O) * HW, tuning::conv_wgrad_chunk_mult);
+  // GEMM k dimension (wide layout): long inner products, few sgemm calls. The chunks (at least
+  // kWgradGroups of them when there are that many images) form up to kWgradGroups groups; a group's
+  // partial sum accumulates its chunks in order and the partials are added in group order. Chunks
+  // and groups depend on the shapes only, and a chunk's GEMM gives the same bits on any number of
+  // threads (gemm.h), so gw does not depend on the thread count.
+  Plan p = make_plan(g, N, (K + O) * HW, tuning::conv_wgrad_chunk_mult, true, kWgradGroups);
+  const int64_t nchunks = (N + p.nb - 1) / p.nb;
+  const int64_t groups = std::min(kWgradGroups, nchunks);
+  // per-thread mode: each thread computes whole groups (single-threaded GEMMs); shared mode: the
+  // groups in sequence, with threads inside each chunk.
+  const int fm = tuning::conv_mode;
+  p.per_thread = p.nt > 1 && groups > 1 && fm != 1 && (fm == 2 || groups >= p.nt);
+  if (p.per_thread) p.nt = (int)std::min<int64_t>(p.nt, groups);
   const bool pw = g.pointwise();
-  // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
   const bool fused = !(K <= kSmallK && tuning::conv_smallk) && !pw && fill_ok(g);
   (void)fused;
-  auto uses_col = [&](const Plan& q) { return !(pw && q.nb == 1) && !(kFusedBuilt && fused && q.per_thread); };
+  auto uses_col = [&](const Plan& q) { return !(pw && q.nb == 1) && !(kFusedBuilt && fused); };
   const double cap = (double)tuning::conv_max_col_bytes;
-  if (col_bytes(p, K, HW, uses_col(p)) > cap) p = make_plan(g, N, (K + O) * HW, tuning::conv_wgrad_chunk_mult, true);
+  if (col_bytes(p, K, HW, uses_col(p)) > cap) p.per_thread = false;
   if (col_bytes(p, K, HW, uses_col(p)) > cap) return backward_weight_tiled(x, gy, gw, g, N);
+  // One chunk's contribution into C (O x K): C = beta*C + gy_chunk * col_chunk^T.
   auto chunk = [&](int64_t b0, int64_t nb, int nt, float* C, float beta) {
     const float* xb = x + b0 * CHW;
     const float* gyb = gy + b0 * O * HW;
     const int64_t ldc = nb * HW;
 #ifdef AVGK_HAVE_AVX512_PATH
-    if (fused && nt == 1) {  // col^T straight into the GEMM's packing (single-threaded GEMM)
+    if (fused) {  // col^T straight into the GEMM's packing
       const float* A = gyb;
       if (nb > 1) {
         float* tmp = t_tmp.get((size_t)O * ldc);
-        nchw_to_wide(gyb, nb, O, HW, tmp, 1);
+        nchw_to_wide(gyb, nb, O, HW, tmp, nt);
         A = tmp;
       }
-      const FlatFill f = flat_fill_of(g, xb);
-      sgemm_fill(O, K, ldc, 1.f, A, ldc, 1, &flat_fill_t_avx512, &f, beta, C, K);
+      fused_wgrad_gemm(O, K, ldc, A, flat_fill_of(g, xb), beta, C, nt);
       return;
     }
 #endif
@@ -1121,37 +1187,48 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, const Co
     }
     sgemm(1, O, K, ldc, 1.f, A, ldc, 1, 0, B, 1, ldc, 0, beta, C, K, 0);
   };
-  const int64_t nchunks = (N + p.nb - 1) / p.nb;
-  if (!p.per_thread || nchunks < 2) {
-    for (int64_t c = 0; c < nchunks; ++c)
-      chunk(c * p.nb, std::min(p.nb, N - c * p.nb), p.nt, gw, c == 0 ? 0.f : 1.f);
+  // Group gi's partial sum into C.
+  auto group = [&](int64_t gi, int nt, float* C) {
+    const int64_t c0 = nchunks * gi / groups, c1 = nchunks * (gi + 1) / groups;
+    for (int64_t c = c0; c < c1; ++c) chunk(c * p.nb, std::min(p.nb, N - c * p.nb), nt, C, c == c0 ? 0.f : 1.f);
+  };
+  const int64_t OK = O * K;
+  if (!p.per_thread) {
+    float* part = groups > 1 ? t_part.get((size_t)OK) : nullptr;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      group(gi, p.nt, gi == 0 ? gw : part);
+      if (gi > 0) add_into(gw, part, OK, p.nt);
+    }
     return;
   }
-  // Per-thread partial sums (static schedule: the chunk -> thread map, hence the rounding, is
-  // deterministic), then a parallel reduction in fixed thread order.
-  const int nt = (int)std::min<int64_t>(p.nt, nchunks);
-  const int64_t OK = O * K;
-  float* parts = t_part.get((size_t)nt * OK);
+  // Partial sums of up to `slots` groups at once (all of them when they fit in kWgradPartBytes):
+  // a wave computes its groups (threads take them in turn) and then adds them to gw in group order.
+  const int64_t slots = std::max<int64_t>(
+      p.nt, std::min<int64_t>(groups, kWgradPartBytes / (OK * (int64_t)sizeof(float))));
+  float* parts = t_part.get((size_t)(slots * OK));
   RegionErrors errs;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(p.nt)
   {
-    const int tid = omp_get_thread_num();
-    const int tn = omp_get_num_threads();
-    float* mine = parts + (int64_t)tid * OK;
-    const int64_t c0 = nchunks * tid / tn, c1 = nchunks * (tid + 1) / tn;
-    const bool ok = errs.run([&] {
-      if (c1 <= c0) std::memset(mine, 0, sizeof(float) * OK);
-      for (int64_t c = c0; c < c1; ++c) chunk(c * p.nb, std::min(p.nb, N - c * p.nb), 1, mine, c == c0 ? 0.f : 1.f);
-    });
-    if (!ok) std::memset(mine, 0, sizeof(float) * OK);  // (the call throws after the region)
-#pragma omp barrier
+    for (int64_t g0 = 0; g0 < groups; g0 += slots) {
+      const int64_t ng = std::min(slots, groups - g0);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t s = 0; s < ng; ++s) {
+        float* part = parts + s * OK;
+        if (!errs.run([&] { group(g0 + s, 1, part); }))
+          std::memset(part, 0, sizeof(float) * OK);  // (the call throws after the region)
+      }
 #pragma omp for schedule(static)
-    for (int64_t e0 = 0; e0 < OK; e0 += 1024) {
-      const int64_t e1 = std::min(OK, e0 + 1024);
-      for (int64_t e = e0; e < e1; ++e) gw[e] = parts[e];
-      for (int t = 1; t < tn; ++t) {
-        const float* pt = parts + (int64_t)t * OK;
-        for (int64_t e = e0; e < e1; ++e) gw[e] += pt[e];
+      for (int64_t e0 = 0; e0 < OK; e0 += 1024) {
+        const int64_t e1 = std::min(OK, e0 + 1024);
+        int64_t s = 0;
+        if (g0 == 0) {
+          for (int64_t e = e0; e < e1; ++e) gw[e] = parts[e];
+          s = 1;
+        }
+        for (; s < ng; ++s) {
+          const float* ps = parts + s * OK;
+          for (int64_t e = e0; e < e1; ++e) gw[e] += ps[e];
+        }
       }
     }
   }

@@ -268,26 +268,31 @@ void parallel_for(int64_t n, F&& f, int64_t work_per_item = 1) {
   }
 }
 
-// Σ over chunks of f(begin, end) -> double, combined in a fixed order (deterministic for a given
-// thread count).
+// Σ over chunks of f(begin, end) -> double, added in chunk order. The chunks depend on n and
+// work_per_item only (as many as threads_for would allow on unlimited threads, at most
+// kSumChunksMax; aligned to 16 elements), never on the thread count: the same sum on any number
+// of threads.
+constexpr int kSumChunksMax = 64;
 template <class F>
 double parallel_sum(int64_t n, F&& f, int64_t work_per_item = 1) {
-  int nt = threads_for(n * work_per_item);
-  if (nt <= 1 || n < 2) return n > 0 ? f(int64_t{0}, n) : 0.0;
-  if (nt > n) nt = static_cast<int>(n);
-  std::vector<double> part(nt, 0.0);
+  if (n <= 0) return 0.0;
+  const int64_t work = n * work_per_item;
+  const int64_t nc = work < kParallelMin ? 1 : std::min<int64_t>({kSumChunksMax, n, work / (kParallelMin / 2)});
+  if (nc <= 1) return f(int64_t{0}, n);
+  double part[kSumChunksMax];
   const bool align = work_per_item == 1;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-  for (int t = 0; t < nt; ++t) {
-    int64_t b = n * t / nt, e = n * (t + 1) / nt;
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for(work), nc));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t c = 0; c < nc; ++c) {
+    int64_t b = n * c / nc, e = n * (c + 1) / nc;
     if (align) {
-      b = t == 0 ? 0 : (b & ~int64_t{15});
-      e = t == nt - 1 ? n : (e & ~int64_t{15});
+      b = c == 0 ? 0 : (b & ~int64_t{15});
+      e = c == nc - 1 ? n : (e & ~int64_t{15});
     }
-    part[t] = e > b ? f(b, e) : 0.0;
+    part[c] = e > b ? f(b, e) : 0.0;
   }
   double s = 0.0;
-  for (double p : part) s += p;
+  for (int64_t c = 0; c < nc; ++c) s += part[c];
   return s;
 }
 
