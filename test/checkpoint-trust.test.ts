@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { expectUsage } from './helpers/expect.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
 import { validateTrainingCheckpoint } from '../src/train/checkpointing.js';
@@ -21,17 +21,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const TINY = JSON.stringify({ name: 'synthetic', numClasses: 6, numSuperclasses: 2, dim: 6, nTrain: 200, nVal: 60, nTest: 60 });
 
-function sink() {
-  const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true) };
-  return s;
-}
-
-async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const out = sink();
-  const err = sink();
-  const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env });
-  return { code, out: out.text, err: err.text };
-}
+const cli = (argv: string[], env: Record<string, string> = {}) => runCliCaptured(argv, { cwd: tmp, env });
 
 let good = '';
 let raw: Buffer;

@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { MAX_JSON_FILE_BYTES } from '../src/cli/common.js';
 import { CIFAR_PIXELS, readCifarBinary } from '../src/data/cifar.js';
 import { expectUsage } from './helpers/expect.js';
@@ -15,17 +15,7 @@ import { expectUsage } from './helpers/expect.js';
 const tmp = mkdtempSync(join(tmpdir(), 'avgk-input-files-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function sink() {
-  const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true) };
-  return s;
-}
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink();
-  const err = sink();
-  const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env: { AVGK_BACKEND: 'js' } });
-  return { code, out: out.text, err: err.text };
-}
+const cli = (argv: string[]) => runCliCaptured(argv, { cwd: tmp, env: { AVGK_BACKEND: 'js' } });
 
 /** A sparse file of `size` bytes (all zero). */
 function sparse(name: string, size: number): string {

@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { encodeIdx, MAX_IDX_BYTES, readIdx, readIdxHeader } from '../src/data/idx.js';
 import { mnistRaw, readImageCache, writeImageCache } from '../src/data/index.js';
 
@@ -33,17 +33,7 @@ function forged(name: string, shape: number[], opts: { code?: number; dataBytes?
   return file;
 }
 
-function sink() {
-  const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true) };
-  return s;
-}
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink();
-  const err = sink();
-  const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env: {} });
-  return { code, out: out.text, err: err.text };
-}
+const cli = (argv: string[]) => runCliCaptured(argv, { cwd: tmp, env: {} });
 
 function expectUsage(r: { code: number; err: string }, re: RegExp): void {
   const lines = r.err.split('\n').filter((l) => l.startsWith('avgk: error: '));

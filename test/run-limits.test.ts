@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { expectUsage } from './helpers/expect.js';
 import { estimateRunMemory, validateCompareConfig } from '../src/train/config.js';
 import { storedRunSpec, validateRunSpec, type RunSpec } from '../src/train/spec.js';
@@ -42,17 +42,7 @@ const SPEC: RunSpec = {
   augment: false,
 };
 
-function sink() {
-  const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true) };
-  return s;
-}
-
-async function cli(argv: string[]): Promise<{ code: number; err: string }> {
-  const out = sink();
-  const err = sink();
-  const code = await runCli(argv, { stdout: out, stderr: err, cwd: tmp, env: {} });
-  return { code, err: err.text };
-}
+const cli = (argv: string[]) => runCliCaptured(argv, { cwd: tmp, env: {} });
 
 describe('float32 ranges', () => {
   it('method options beyond float32 are refused by the registry', () => {
