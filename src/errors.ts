@@ -7,6 +7,7 @@
  *   CheckpointError   ERR_AVGK_CHECKPOINT   missing, corrupt or incompatible checkpoints
  *   DeviceError       ERR_AVGK_DEVICE       a device that cannot be used (no GPU, no CUDA addon)
  *   NativeError       ERR_AVGK_NATIVE       the addons' argument and kernel errors
+ *   DivergenceError   ERR_AVGK_DIVERGED     training produced a non-finite loss or non-finite scores
  */
 export class AvgkError extends Error {
   constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
@@ -40,6 +41,12 @@ export class CheckpointError extends AvgkError {
 export class DeviceError extends AvgkError {
   constructor(message: string, readonly cudaError: string | null = null) {
     super('ERR_AVGK_DEVICE', message);
+  }
+}
+
+export class DivergenceError extends AvgkError {
+  constructor(message: string) {
+    super('ERR_AVGK_DIVERGED', message);
   }
 }
 

@@ -6,7 +6,7 @@
 export { Tensor, tensor, fromArray, zeros, ones, full, zerosLike, onesLike, arange } from './tensor/tensor.js';
 export type { DType, TensorLike, Device, CreationOptions } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';
-export { AvgkError, UsageError, DataError, CheckpointError, DeviceError, NativeError, errorCode } from './errors.js';
+export { AvgkError, UsageError, DataError, CheckpointError, DeviceError, NativeError, DivergenceError, errorCode } from './errors.js';
 export {
   cudaAvailable, cudaDeviceInfo, cudaMemStats, cudaResetPeak, cudaEmptyCache, cudaSynchronize, setTf32, getTf32,
 } from './backend/cuda/index.js';

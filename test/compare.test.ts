@@ -293,6 +293,26 @@ describe('per-method optimisers and tuning on validation', () => {
   }, 60_000);
 });
 
+describe('training that diverges', () => {
+  it('a diverging tuning point is left out of the choice; a diverging test cell fails naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avgk-diverge-'));
+    const base = { ...TINY, methods: ['softmax'], seeds: [0], ks: [2], epochs: 1 };
+    writeFileSync(join(dir, 'tune.json'), JSON.stringify({ ...base, tune: { seeds: [1], lr: [1e6, 0.05] } }));
+    const r = await cli(['--config', 'tune.json', '--out', 'out'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/softmax \[lr=1000000\] K=2 seed=1: diverged, left out of the choice \(fit: the loss became/);
+    const tuning = JSON.parse(readFileSync(join(dir, 'out', 'tuning', 'tuning.json'), 'utf8'));
+    expect(tuning.choices[0].chosen.lr).toBe(0.05);
+    expect(tuning.choices[0].grid[0]).toMatchObject({ valAvgKAccuracy: null, diverged: true });
+    expect(readFileSync(join(dir, 'out', 'tuning', 'tuning.md'), 'utf8')).toMatch(/\| \[lr=1000000\] \| diverged \| 0 \|/);
+    // without tuning, the diverging cell is the run's one error
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...base, optimizer: { ...TINY.optimizer, lr: 1e6 } }));
+    const bad = await cli(['--config', 'bad.json', '--out', 'bad'], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/softmax K=2 seed=0: fit: the loss became .* \(training diverged; lower the learning rate\?\)/);
+  }, 60_000);
+});
+
 describe('one pipeline under train and compare', () => {
   it('the same RunSpec gives bit-identical weights through avgk train and a one-cell compare', async () => {
     const { readTrainingCheckpoint, bestWeights } = await import('../src/train/checkpointing.js');

@@ -35,6 +35,7 @@ import { bayesAverageK, bayesTopK } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { backendName, setNumThreads, getNumThreads } from '../backend/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
+import { DivergenceError } from '../errors.js';
 
 /** One trained (method, K, seed) cell, evaluated on the TEST split with the validation calibration. */
 export interface CompareRecord {
@@ -128,6 +129,8 @@ export interface CompareResult {
   files: string[];
   /** Warnings (e.g. the HTML report could not be rendered). */
   warnings: string[];
+  /** Method labels of the validation-only (tuning) cells whose training diverged; they are left out. */
+  diverged?: string[];
 }
 
 /** A model to train: one RunSpec of the grid (see cellSpecs). */
@@ -627,6 +630,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
   };
   let finished = 0;
   let interrupted = false;
+  const diverged: string[] = [];
   await writeAll(false, false);
   for (const job of todo) {
     if (opts.shouldStop?.()) {
@@ -635,7 +639,17 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     }
     const i = jobs.indexOf(job) + 1;
     const what = `${job.method.label}${job.kIndependent ? ` K=${job.ks.map(kLabel).join(',')}` : ` K=${kLabel(job.ks[0])}`} seed=${job.seed}`;
-    const res = await runJob(job, ds, config, longTailed, opts, split);
+    let res;
+    try {
+      res = await runJob(job, ds, config, longTailed, opts, split);
+    } catch (e) {
+      if (!(e instanceof DivergenceError)) throw e;
+      // a tuning grid point that diverges is a result (left out of the choice), not a failure
+      if (split !== 'val') throw new DivergenceError(`${what}: ${e.message}`);
+      diverged.push(job.method.label);
+      log(`[${i}/${jobs.length}] ${what}: diverged, left out of the choice (${e.message})`);
+      continue;
+    }
     if (res === null) {
       interrupted = true;
       log(`[${i}/${jobs.length}] ${what}: interrupted`);
@@ -664,6 +678,7 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     records: sorted, bayes,
     markdown: resultsMarkdown(sorted, bayes, { ...mdCtx(), totalSeconds, interrupted }),
     interrupted, trained: finished, reused, totalSeconds, files, warnings,
+    ...(diverged.length > 0 ? { diverged } : {}),
   };
 }
 
@@ -713,16 +728,20 @@ export interface TuningChoice {
   method: string;
   chosen: TunePoint;
   /** Every point of this method with its mean validation average-K accuracy (over K and seeds). */
-  grid: { point: TunePoint; valAvgKAccuracy: number | null; models: number }[];
+  grid: { point: TunePoint; valAvgKAccuracy: number | null; models: number; diverged?: boolean }[];
 }
 
-/** Per method, the grid point with the best mean validation average-K accuracy (first on ties). */
-export function chooseTuning(points: readonly TunePoint[], records: readonly CompareRecord[]): TuningChoice[] {
+/**
+ * Per method, the grid point with the best mean validation average-K accuracy (first on ties).
+ * Points with a diverged cell (labels in `diverged`) score null and are never chosen.
+ */
+export function chooseTuning(points: readonly TunePoint[], records: readonly CompareRecord[], diverged: readonly string[] = []): TuningChoice[] {
   const byMethod = new Map<string, TunePoint[]>();
   for (const p of points) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p]);
   return [...byMethod].map(([method, ps]) => {
     const grid = ps.map((point) => {
       const rs = records.filter((r) => r.method === point.label);
+      if (diverged.includes(point.label)) return { point, valAvgKAccuracy: null, models: rs.length, diverged: true };
       const v = rs.map((r) => r.valAvgKAccuracy).filter((x) => Number.isFinite(x));
       return { point, valAvgKAccuracy: v.length ? v.reduce((a, b) => a + b, 0) / v.length : null, models: rs.length };
     });
@@ -759,7 +778,7 @@ function tuningMarkdown(choices: readonly TuningChoice[], t: NonNullable<Compare
     for (const g of c.grid) {
       const p = g.point.label.slice(c.method.length + 1);
       const chosen = g.point === c.chosen;
-      lines.push(`| ${chosen ? `**${p}**` : p} | ${fmtPct(g.valAvgKAccuracy)} | ${g.models} |`);
+      lines.push(`| ${chosen ? `**${p}**` : p} | ${g.diverged ? 'diverged' : fmtPct(g.valAvgKAccuracy)} | ${g.models} |`);
     }
     lines.push('');
   }
@@ -785,7 +804,7 @@ export async function runExperiment(config: CompareConfig, opts: RunCompareOptio
   const t0 = performance.now();
   const tr = await runCompare(grid.config, { ...opts, dataset: ds, outDir: tdir, split: 'val', report: false });
   if (tr.interrupted) return tr;
-  const choices = chooseTuning(grid.points, tr.records);
+  const choices = chooseTuning(grid.points, tr.records, tr.diverged);
   const files = [...tr.files];
   if (tdir) {
     await writeJsonAtomic(join(tdir, 'tuning.json'), { tune: config.tune, choices: choices.map((c) => ({ method: c.method, chosen: c.chosen, grid: c.grid })) });

@@ -5,7 +5,7 @@
  * same weights, and a run resumed from a TrainState continues exactly (mid-epoch included).
  */
 import { Tensor } from '../tensor/tensor.js';
-import { UsageError } from '../errors.js';
+import { DivergenceError, UsageError } from '../errors.js';
 import { Rng } from '../data/rng.js';
 import type { Dataset } from '../data/types.js';
 import { randomCropFlip } from '../data/transforms.js';
@@ -170,7 +170,7 @@ export function* fitSteps(
         const out = model.forward(new Tensor(hostToDevice(device, xb), [bs, ...shape]));
         const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs });
         const v = loss.item();
-        if (!Number.isFinite(v)) throw new Error(`fit: the loss became ${v} at epoch ${epoch + 1}, batch ${b + 1} (lower the learning rate?)`);
+        if (!Number.isFinite(v)) throw new DivergenceError(`fit: the loss became ${v} at epoch ${epoch + 1}, batch ${b + 1} (training diverged; lower the learning rate?)`);
         optimizer.zeroGrad();
         loss.backward();
         optimizer.step();
@@ -189,8 +189,12 @@ export function* fitSteps(
     // End of epoch: validate with calibration at every K.
     const val = tidy(() => {
       const valScores = scoreSplitTensor(model, method, ds.val, shape, opts.evalBatchSize);
-      const cals = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
       const host = valScores.dataSync() as Float32Array;
+      const bad = host.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) {
+        throw new DivergenceError(`fit: after epoch ${epoch + 1} the validation scores are not finite (${host[bad]} for sample ${Math.floor(bad / ds.numClasses)}): training diverged; lower the learning rate?`);
+      }
+      const cals = calibrateAll(valScores, ds.numClasses, opts.ks, opts.seed);
       return cals.map((cal) => {
         const e = evaluateScores(host, ds.val.y, ds.numClasses, cal);
         return { k: cal.k, avgKAccuracy: e.avgKAccuracy, meanSetSize: e.meanSetSize };
