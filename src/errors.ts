@@ -45,8 +45,8 @@ export class DeviceError extends AvgkError {
 }
 
 export class DivergenceError extends AvgkError {
-  constructor(message: string) {
-    super('ERR_AVGK_DIVERGED', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AVGK_DIVERGED', message, options);
   }
 }
 

@@ -70,3 +70,23 @@ describe('training through the library API', () => {
     expect(test.avgKAccuracy).toBeGreaterThan(0.5);
   });
 });
+
+describe('fit on a model that has diverged', () => {
+  it('non-finite outputs that break a loss are a DivergenceError naming the epoch and batch', () => {
+    const ds = generateSynthetic({ numClasses: 4, numSuperclasses: 1, dim: 6, nTrain: 64, nVal: 32, nTest: 32, seed: 1 });
+    manualSeed(0);
+    const model = buildModel({ name: 'mlp', hidden: [8] }, ds.sampleShape, ds.numClasses);
+    // a NaN weight: every output is NaN, and two-head's pseudo-label selection refuses NaN
+    (model.softmaxHead.weight.dataSync() as Float32Array)[0] = NaN;
+    const method = createMethod('two-head', { k: 2, numClasses: ds.numClasses });
+    const opt = new optim.SGD(model.parameters(), { lr: 0.05 });
+    let err: unknown;
+    try {
+      fit(model, method, opt, ds, { epochs: 1, batchSize: 32, ks: [2], seed: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('ERR_AVGK_DIVERGED');
+    expect((err as Error).message).toMatch(/^fit: the model's outputs are not finite at epoch 1, batch 1 \(training diverged; lower the learning rate\?\)$/);
+  });
+});

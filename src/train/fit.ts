@@ -99,6 +99,10 @@ export function initialTrainState(): TrainState {
   return { epoch: 0, batch: 0, step: 0, epochLossSum: 0, bestScore: -Infinity, bestEpoch: -1, bestState: null, history: [] };
 }
 
+function allFinite(t: Tensor): boolean {
+  return (t.dataSync() as Float32Array).every((x) => Number.isFinite(x));
+}
+
 /** The shuffled order of the training set in a given epoch (a pure function of seed and epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   return new Rng(seed * 1_000_003 + epoch * 7919 + 17).permutation(n);
@@ -168,7 +172,16 @@ export function* fitSteps(
       // one memory scope per step: on the GPU the step's activations and gradients are freed here
       const lv = tidy(() => {
         const out = model.forward(new Tensor(hostToDevice(device, xb), [bs, ...shape]));
-        const loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs });
+        let loss: Tensor;
+        try {
+          loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs });
+        } catch (e) {
+          // non-finite outputs fail inside a loss (e.g. two-head's pseudo-label selection): say why
+          if (!allFinite(out.softmax) || !allFinite(out.multilabel)) {
+            throw new DivergenceError(`fit: the model's outputs are not finite at epoch ${epoch + 1}, batch ${b + 1} (training diverged; lower the learning rate?)`, { cause: e });
+          }
+          throw e;
+        }
         const v = loss.item();
         if (!Number.isFinite(v)) throw new DivergenceError(`fit: the loss became ${v} at epoch ${epoch + 1}, batch ${b + 1} (training diverged; lower the learning rate?)`);
         optimizer.zeroGrad();
