@@ -189,7 +189,7 @@ TOTAL=${GPU_CHECK_SECONDS:-$(( TINY ? 3600 : 450 ))}
 DEADLINE=$(( START + TOTAL ))
 OUT=${OUT:-$ROOT/gpu-check-out}
 mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/avgk-gpu-check.XXXXXX)
+WORK=$(mktemp -d -t avgk-gpu-check.XXXXXX)
 mkdir -p "$WORK/logs"
 LOG="$OUT/gpu-check.log"
 : > "$LOG"
@@ -258,10 +258,10 @@ untar_xz() {  # FILE.tar.xz (into the current folder)
   else python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1], "r:xz"); t.extractall(".", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$1"; fi
 }
 if [ -f .gpu/node.xz ]; then
-  mkdir -p /tmp/avgk-gpu-node/bin
-  if unxz_to .gpu/node.xz /tmp/avgk-gpu-node/bin/node.tmp && chmod +x /tmp/avgk-gpu-node/bin/node.tmp &&
-     mv /tmp/avgk-gpu-node/bin/node.tmp /tmp/avgk-gpu-node/bin/node; then
-    export PATH="/tmp/avgk-gpu-node/bin:$PATH"
+  mkdir -p "$WORK/node/bin"
+  if unxz_to .gpu/node.xz "$WORK/node/bin/node.tmp" && chmod +x "$WORK/node/bin/node.tmp" &&
+     mv "$WORK/node/bin/node.tmp" "$WORK/node/bin/node"; then
+    export PATH="$WORK/node/bin:$PATH"
   else
     say "could not unpack .gpu/node.xz"
   fi

@@ -4,7 +4,7 @@
 // fail, and checks that sgemm, sgemm_packed_a and conv2d (forward, backward weight, backward input)
 // throw on 1 and 2 threads, then that they compute the right result once memory is available again.
 //   g++ -O3 -std=c++17 -fopenmp -Inative/kernels native/tests/alloc_fail_test.cc native/kernels/conv.cc
-//       native/kernels/cpu_features.cc native/kernels/gemm/*.cc -o /tmp/alloc_fail_test
+//       native/kernels/cpu_features.cc native/kernels/gemm/*.cc -o build/alloc_fail_test
 // Exit status 0 iff every check passed; the last line is "N checks, F failures".
 #include <malloc.h>
 

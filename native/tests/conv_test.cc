@@ -3,11 +3,11 @@
 // Build:
 //   g++ -O3 -std=c++17 -fopenmp -Inative/kernels native/tests/conv_test.cc native/kernels/conv.cc
 //       native/kernels/pool.cc native/kernels/batchnorm.cc native/kernels/cpu_features.cc
-//       native/kernels/gemm/*.cc -o /tmp/conv_test
+//       native/kernels/gemm/*.cc -o build/conv_test
 // Run:
-//   /tmp/conv_test            correctness tests, then the benchmark (batch 128)
-//   /tmp/conv_test test       correctness only
-//   /tmp/conv_test bench [batch] [reps] [net]   benchmark only; net = cnn | resnet | all (default cnn)
+//   build/conv_test            correctness tests, then the benchmark (batch 128)
+//   build/conv_test test       correctness only
+//   build/conv_test bench [batch] [reps] [net]   benchmark only; net = cnn | resnet | all (default cnn)
 // Exit status 0 iff every check passed.
 #include <algorithm>
 #include <chrono>

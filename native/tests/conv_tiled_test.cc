@@ -7,8 +7,8 @@
 //
 // Build:
 //   g++ -O2 -std=c++17 -fopenmp -Inative/kernels native/tests/conv_tiled_test.cc native/kernels/conv.cc
-//       native/kernels/cpu_features.cc native/kernels/gemm/*.cc -o /tmp/conv_tiled_test
-// Run: /tmp/conv_tiled_test   (exit status 0 iff every check passed)
+//       native/kernels/cpu_features.cc native/kernels/gemm/*.cc -o build/conv_tiled_test
+// Run: build/conv_tiled_test   (exit status 0 iff every check passed)
 #include <malloc.h>
 
 #include <algorithm>

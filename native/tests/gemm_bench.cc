@@ -1,7 +1,7 @@
-// SGEMM benchmark (median of repeats), same size convention as /work/shared/peers/numpy_gemm.py.
+// SGEMM benchmark (median of repeats), same size convention as bench/peers/numpy_gemm.py.
 //   g++ -O3 -fopenmp -std=c++17 -ffp-contract=fast -Inative/kernels native/tests/gemm_bench.cc native/kernels/gemm/*.cc
-//       native/kernels/cpu_features.cc -o /tmp/gemm_bench   (add -DAVGK_GEMM_TUNING for AVGK_GEMM_TUNE)
-//   /tmp/gemm_bench 256,512,1024,2048,128x4096x10 [threads]
+//       native/kernels/cpu_features.cc -o build/gemm_bench   (add -DAVGK_GEMM_TUNING for AVGK_GEMM_TUNE)
+//   build/gemm_bench 256,512,1024,2048,128x4096x10 [threads]
 // The kernel knobs' environment variables (AVGK_GEMM_KERNEL, ...): tuning_env.h.
 // Spec: N (square) or MxKxN, optional suffix :nn :tn :nt :tt (A / B stored transposed), *B for batch B.
 #include <algorithm>

@@ -1,10 +1,10 @@
 // Standalone correctness test for avgk::sgemm.
 //   g++ -O3 -fopenmp -std=c++17 -I native/kernels native/tests/gemm_test.cc native/kernels/gemm/*.cc
-//       native/kernels/cpu_features.cc -o /tmp/gemm_test
-//   /tmp/gemm_test            (runs itself once per kernel: avx512, avx2, portable; for avx512 also
+//       native/kernels/cpu_features.cc -o build/gemm_test
+//   build/gemm_test            (runs itself once per kernel: avx512, avx2, portable; for avx512 also
 //                              once per small-problem plan, AVGK_GEMM_SMALL_PATH=n|t|g2|g4|g8, and
 //                              once without the small-problem path, AVGK_GEMM_SMALL=0)
-//   AVGK_GEMM_KERNEL=avx2 /tmp/gemm_test   (one kernel; the variables: tuning_env.h)
+//   AVGK_GEMM_KERNEL=avx2 build/gemm_test   (one kernel; the variables: tuning_env.h)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
