@@ -90,3 +90,21 @@ describe('fit on a model that has diverged', () => {
     expect((err as Error).message).toMatch(/^fit: the model's outputs are not finite at epoch 1, batch 1 \(training diverged; lower the learning rate\?\)$/);
   });
 });
+
+describe('fit when the validation scores stop being finite', () => {
+  it('is a DivergenceError naming the epoch and the first bad sample, before calibration', () => {
+    const ds = generateSynthetic({ numClasses: 4, numSuperclasses: 1, dim: 6, nTrain: 64, nVal: 32, nTest: 32, seed: 1 });
+    ds.val.x[3 * 6] = NaN; // sample 3's scores become NaN; training itself stays finite
+    manualSeed(0);
+    const model = buildModel({ name: 'mlp', hidden: [8] }, ds.sampleShape, ds.numClasses);
+    const opt = new optim.SGD(model.parameters(), { lr: 0.05 });
+    let err: unknown;
+    try {
+      fit(model, createMethod('softmax', { k: 2, numClasses: ds.numClasses }), opt, ds, { epochs: 1, batchSize: 32, ks: [2], seed: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('ERR_AVGK_DIVERGED');
+    expect((err as Error).message).toMatch(/^fit: after epoch 1 the validation scores are not finite \(NaN for sample 3\)/);
+  });
+});
