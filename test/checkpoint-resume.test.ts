@@ -35,10 +35,13 @@ interface Setup {
   optimizer: Optimizer;
 }
 
+/** A method name, optionally with options after a colon: 'two-head:ema' is two-head with source 'ema'. */
 function setup(methodName: string, opt: 'sgd' | 'adam', seed: number): Setup {
   manualSeed(seed);
   const model = buildModel({ name: 'mlp', hidden: [32, 16] }, ds.sampleShape, ds.numClasses);
-  const method = createMethod(methodName, { k: 2, numClasses: ds.numClasses, numTrain: ds.train.n, rng: new Rng(seed + 1) });
+  const [name, source] = methodName.split(':') as [string, string | undefined];
+  const extra = source ? { source, emaDecay: 0.9 } : {};
+  const method = createMethod(name, { k: 2, numClasses: ds.numClasses, numTrain: ds.train.n, rng: new Rng(seed + 1), ...extra });
   const optimizer =
     opt === 'sgd'
       ? new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4 })
@@ -120,9 +123,10 @@ function compareRuns(ref: { s: Setup; res: FitResult; last: StateDict }, got: { 
   ra.slots.forEach((slots, i) => {
     for (const [k, v] of Object.entries(slots)) expect(bytes(ga.slots[i][k]).equals(bytes(v)), `optimiser slot ${i}.${k}`).toBe(true);
   });
-  // method state (ROLE)
+  // method state (ROLE's estimates, two-head's EMA teacher)
   const rm = ref.s.method.stateDict?.() ?? {};
   const gm = got.s.method.stateDict?.() ?? {};
+  expect(Object.keys(gm).sort()).toEqual(Object.keys(rm).sort());
   for (const [k, v] of Object.entries(rm)) expect(bytes(gm[k]).equals(bytes(v)), `method state ${k}`).toBe(true);
   // history: same losses and validation metrics (timings differ)
   expect(got.res.history.map((h) => [h.epoch, h.trainLoss, h.val])).toEqual(ref.res.history.map((h) => [h.epoch, h.trainLoss, h.val]));
@@ -143,6 +147,14 @@ describe('checkpoint + resume is exact', () => {
     const got = await stopSaveResume('two-head', 'sgd', 3, join(dir, 'mid.safetensors'));
     expect(got.first.state.epoch).toBe(0);
     expect(got.first.state.batch).toBe(3);
+    compareRuns(ref, got);
+  });
+
+  it("two-head with source 'ema': the teacher's averaged weights survive a mid-epoch stop", async () => {
+    const ref = reference('two-head:ema', 'sgd');
+    expect(Object.keys(ref.s.method.stateDict!()).length).toBe(ref.s.model.parameters().length);
+    const got = await stopSaveResume('two-head:ema', 'sgd', 5, join(dir, 'ema.safetensors'));
+    expect(got.first.state.batch).toBe(5);
     compareRuns(ref, got);
   });
 

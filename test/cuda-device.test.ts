@@ -291,6 +291,26 @@ describe.skipIf(skip)('tensors on the cuda device (CPU emulator)', () => {
     expect(onGpu.device).toBe('cuda');
   });
 
+  it("two-head with an EMA teacher trains on cuda like on the CPU, teacher state included", () => {
+    const ds = generateSynthetic({ numClasses: 6, numSuperclasses: 2, dim: 8, nTrain: 256, nVal: 96, nTest: 64, seed: 6 });
+    const run = (device: 'cpu' | 'cuda') => {
+      const model = buildModel({ name: 'mlp', hidden: [16] }, ds.sampleShape, ds.numClasses, { rng: new Rng(8) });
+      const method = createMethod('two-head', { k: 2, numClasses: ds.numClasses, source: 'ema', emaDecay: 0.9 });
+      const r = fit(model, method, new Adam(model.parameters(), { lr: 0.01 }), ds, { epochs: 2, batchSize: 32, ks: [2], seed: 3, device });
+      return { model, method, r };
+    };
+    const c = run('cpu');
+    const g = run('cuda');
+    for (let e = 0; e < 2; e++) expect(g.r.history[e]!.trainLoss).toBeCloseTo(c.r.history[e]!.trainLoss, 3);
+    const tc = c.method.stateDict!();
+    const tg = g.method.stateDict!();
+    expect(Object.keys(tg).sort()).toEqual(Object.keys(tc).sort());
+    for (const k of Object.keys(tc)) expectClose(`teacher ${k}`, tg[k]!, tc[k]!, 1e-3, 1e-4);
+    // the teacher lags the weights it averages
+    const [name, w] = Object.entries(g.model.stateDict())[0]!;
+    expect(Array.from(w.data).some((v, i) => Math.abs(v - tg[`two-head.ema.${name}`]![i]!) > 1e-4)).toBe(true);
+  });
+
   it('avgk train --device cuda writes a checkpoint that eval and predict read on either device', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'avgk-cuda-cli-'));
     try {

@@ -10,6 +10,7 @@ import { sigmoid } from '../autograd/ops/elementwise.js';
 import { shapeStr } from '../tensor/shape.js';
 import { hostToDevice } from '../tensor/alloc.js';
 import type { Device } from '../backend/device.js';
+import type { TwoHeadModel } from './model.js';
 
 /** The two heads' logits for a batch: softmax head a and multi-label head z, both [B, C]. */
 export interface HeadOutputs {
@@ -30,6 +31,8 @@ export interface LossContext {
   /** The epoch (0-based) and the number of epochs, for methods with schedules (fit sets them). */
   epoch?: number;
   epochs?: number;
+  /** The batch's inputs on the model's device (fit sets it; two-head's EMA teacher runs on them). */
+  input?: Tensor;
 }
 
 export interface AvgKMethod {
@@ -41,6 +44,11 @@ export interface AvgKMethod {
   /** Options as used (defaults filled in), for reports and checkpoints. */
   readonly options: Record<string, unknown>;
   loss(out: HeadOutputs, ctx: LossContext): Tensor;
+  /**
+   * Called by fit before the first step with the model it trains (two-head's EMA teacher averages
+   * its weights). Binding the same model again keeps the method's state.
+   */
+  bind?(model: TwoHeadModel): void;
   /** Called after the model's optimiser step (ROLE updates its label estimates here). */
   afterStep?(lr: number): void;
   /** Extra training state to checkpoint (ROLE's label-estimate matrix and its optimiser). */

@@ -26,7 +26,7 @@ export type TensorLike = Tensor | number;
 export type { Device };
 
 export class Tensor {
-  /** The storage (see the file comment). Reassigned only by `Module.to` on parameters, in place. */
+  /** The storage (see the file comment). Reassigned only in place on leaves: `moveStorage_`, `swapStorage_`. */
   readonly data: Storage;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
@@ -161,6 +161,22 @@ export class Tensor {
     (this as { strides: readonly number[] }).strides = Object.freeze(contiguousStrides(this.shape));
     (this as { offset: number }).offset = 0;
     if (this.grad !== null) this.grad = null;
+  }
+
+  /**
+   * Exchanges the storages of two dense leaves of the same shape, dtype and device, in place
+   * (ParameterEma runs a module on its averaged weights this way, without copying them).
+   */
+  swapStorage_(other: Tensor): void {
+    for (const t of [this, other]) {
+      if (t.node !== null || !t.isContiguous() || t.offset !== 0) throw new Error(`swapStorage_: only dense leaf tensors can swap storages (${t.toString()})`);
+    }
+    if (this.dtype !== other.dtype || this.device !== other.device || this.size !== other.size || this.shape.some((d, i) => d !== other.shape[i]) || this.ndim !== other.ndim) {
+      throw new Error(`swapStorage_: ${this.toString()} and ${other.toString()} differ in shape, dtype or device`);
+    }
+    const d = this.data;
+    (this as { data: Storage }).data = other.data;
+    (other as { data: Storage }).data = d;
   }
 
   // ------------------------------------------------------------------ autograd

@@ -316,6 +316,8 @@ export function restoreTraining(ckpt: TrainingCheckpoint, target: { model: TwoHe
   for (const [name, t] of Object.entries(ckpt.tensors)) if (name.startsWith('method.')) ms[name.slice(7)] = Float32Array.from(t.data as Float32Array);
   if (method.loadStateDict) {
     try {
+      // a method whose state refers to the model (two-head's EMA teacher) checks it against it now
+      method.bind?.(model);
       method.loadStateDict(ms);
     } catch (e) {
       throw fail(`method state does not fit (${(e as Error).message})`, e);

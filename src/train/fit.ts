@@ -138,6 +138,7 @@ export function* fitSteps(
   if (opts.device !== undefined) model.to(parseDevice('fit', opts.device));
   const device = model.device;
   method.to?.(device);
+  method.bind?.(model);
   const shape = ds.sampleShape;
   const d = shape.reduce((a, b) => a * b, 1);
   const n = ds.train.n;
@@ -171,10 +172,11 @@ export function* fitSteps(
       }
       // one memory scope per step: on the GPU the step's activations and gradients are freed here
       const lv = tidy(() => {
-        const out = model.forward(new Tensor(hostToDevice(device, xb), [bs, ...shape]));
+        const input = new Tensor(hostToDevice(device, xb), [bs, ...shape]);
+        const out = model.forward(input);
         let loss: Tensor;
         try {
-          loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs });
+          loss = method.loss(out, { labels: yb, indices: Int32Array.from(idx), epoch, epochs: opts.epochs, input });
         } catch (e) {
           // non-finite outputs fail inside a loss (e.g. two-head's pseudo-label selection): say why
           if (!allFinite(out.softmax) || !allFinite(out.multilabel)) {

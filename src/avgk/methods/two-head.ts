@@ -11,6 +11,9 @@ import { softmaxCrossEntropy, sigmoidBce, type BceReduction } from '../../autogr
 import { pseudoLabelTargets, type PseudoLabelVariant } from '../pseudo-labels.js';
 import { checkOutputs, oneHotOn } from '../method.js';
 import type { MethodDef } from './registry-types.js';
+import { ParameterEma } from '../../optim/ema.js';
+import type { TwoHeadModel } from '../model.js';
+import type { Device } from '../../backend/device.js';
 
 /**
  * μ at an epoch: 0 during the `warmup` epochs (cross-entropy only), then ramped linearly over
@@ -41,8 +44,12 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
       doc: "what trains the multi-label head's own weights: μ·BCE, as the loss says, or the full BCE (μ then scales only the gradient into the shared backbone)",
     },
     source: {
-      type: 'enum', default: 'batch', choices: ['batch', 'prev-epoch'],
-      doc: "pseudo-label threshold: each batch's own top-K·B, or the mean batch threshold of the previous epoch (the first epoch uses the batch's)",
+      type: 'enum', default: 'batch', choices: ['batch', 'prev-epoch', 'ema'],
+      doc: "pseudo-labels: each batch's own top-K·B; or 1[p ≥ λ] at the mean batch threshold λ of the previous epoch (the first epoch uses the batch's); or the batch's top-K·B of the softmax of an EMA of the model's weights (eval mode)",
+    },
+    emaDecay: {
+      type: 'number', default: 0.99, min: 0, max: 1, maxExclusive: true,
+      doc: "with source 'ema': weight of the old average per step, θ̄ ← d·θ̄ + (1 − d)·θ (horizon about 1/(1 − d) steps)",
     },
   },
   minK: (o) => (o.variant === 'batch-topk' ? 0 : 1),
@@ -54,13 +61,17 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     const variant = options.variant as PseudoLabelVariant;
     const warmup = options.warmup as number;
     const muRamp = options.muRamp as number;
-    const source = options.source as 'batch' | 'prev-epoch';
+    const source = options.source as 'batch' | 'prev-epoch' | 'ema';
+    const emaDecay = options.emaDecay as number;
     const headGrad = options.headGrad as 'mu' | 'full';
     // prev-epoch: the running mean of this epoch's batch thresholds, and the previous epoch's
     let epochSeen = -1;
     let lambdaSum = 0;
     let lambdaCount = 0;
     let prevLambda = NaN;
+    // ema: the teacher's averaged weights, and values loaded before a model was bound
+    let teacher: ParameterEma | null = null;
+    let pendingEma: Record<string, Float32Array> | null = null;
     const batchThreshold = (p: Tensor, labels: Int32Array): number => {
       const [rows] = p.shape as [number, number];
       if (variant === 'batch-topk') return kthLargest(p, Math.max(1, Math.round(k * rows)));
@@ -72,7 +83,7 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
     };
     return {
       name: 'two-head', scoreHead: 'multilabel', kIndependent: false,
-      options: { k, mu, wPos, wNeg, reduction, variant, warmup, muRamp, source, headGrad },
+      options: { k, mu, wPos, wNeg, reduction, variant, warmup, muRamp, source, emaDecay, headGrad },
       loss(out, ctx) {
         checkOutputs('two-head', out, ctx, c);
         const ce = softmaxCrossEntropy(out.softmax, ctx.labels);
@@ -80,6 +91,13 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
         if (m === 0 && warmup > 0) return ce;
         // on the logits' device: the pseudo-labels never leave the GPU
         const targets = noGrad(() => {
+          if (source === 'ema') {
+            if (!teacher || !ctx.input) throw new Error("two-head loss: source 'ema' needs the model (method.bind) and the batch inputs (ctx.input); fit provides both");
+            const input = ctx.input;
+            const model = teacher.module as TwoHeadModel;
+            const pt = teacher.run(() => softmax(model.forward(input).softmax));
+            return pseudoLabelTargets(pt, ctx.labels, k, variant);
+          }
           const p = softmax(out.softmax);
           if (source === 'batch') return pseudoLabelTargets(p, ctx.labels, k, variant);
           const epoch = ctx.epoch ?? 0;
@@ -108,6 +126,33 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
         if (!out.multilabelHeadOnly) throw new Error("two-head loss: headGrad 'full' needs outputs of a TwoHeadModel (multilabelHeadOnly is missing)");
         return loss.add(sigmoidBce(out.multilabelHeadOnly(), targets, { weights, reduction }).mul(1 - m));
       },
+      ...(source === 'ema'
+        ? {
+            bind(model: TwoHeadModel) {
+              if (teacher?.module === model) return;
+              const t = new ParameterEma(model, emaDecay);
+              if (pendingEma) t.loadStateDict(pendingEma);
+              teacher = t;
+              pendingEma = null;
+            },
+            afterStep: () => teacher?.update(),
+            stateDict(): Record<string, Float32Array> {
+              const s = teacher ? teacher.stateDict() : pendingEma;
+              if (!s) throw new Error("two-head: source 'ema' has no teacher state before a model is bound (method.bind)");
+              return Object.fromEntries(Object.entries(s).map(([name, v]) => [`two-head.ema.${name}`, v]));
+            },
+            loadStateDict(state: Record<string, Float32Array>) {
+              const prefix = 'two-head.ema.';
+              const other = Object.keys(state).filter((key) => !key.startsWith(prefix));
+              if (other.length > 0) throw new Error(`two-head: unexpected state entries ${other.slice(0, 5).join(', ')} (source 'ema' keeps two-head.ema.*)`);
+              const s = Object.fromEntries(Object.entries(state).map(([key, v]) => [key.slice(prefix.length), v]));
+              if (Object.keys(s).length === 0) throw new Error('two-head: the checkpoint lacks the EMA teacher state (two-head.ema.*)');
+              if (teacher) teacher.loadStateDict(s);
+              else pendingEma = s;
+            },
+            to: (device: Device) => teacher?.to(device),
+          }
+        : {}),
       ...(source === 'prev-epoch'
         ? {
             stateDict: () => ({ 'two-head.lambda': Float32Array.from([epochSeen, lambdaSum, lambdaCount, prevLambda]) }),
