@@ -276,6 +276,8 @@ describe('per-method optimisers and tuning on validation', () => {
     writeFileSync(join(dir, 'tune.json'), JSON.stringify({ ...TINY, methods: ['softmax', 'two-head'], seeds: [0], ks: [2], epochs: 1, tune: { seeds: [1], lr: [0.001, 0.05], options: { mu: [0.3] } } }));
     const r = await cli(['--config', 'tune.json', '--out', 'out'], dir);
     expect(r.code, r.stderr).toBe(0);
+    // a tuning line scores validation once (no "val …; val …")
+    expect(r.stdout + r.stderr).toMatch(/\] softmax \[lr=0\.001\] K=2 seed=1: val \d+\.\d+% \(size \d\.\d\d\); best epoch 1\/1;/);
     const tuning = JSON.parse(readFileSync(join(dir, 'out', 'tuning', 'tuning.json'), 'utf8'));
     expect(tuning.choices.map((c: { method: string }) => c.method)).toEqual(['softmax', 'two-head']);
     const tmd = readFileSync(join(dir, 'out', 'tuning', 'results.md'), 'utf8');

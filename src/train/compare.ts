@@ -658,7 +658,9 @@ export async function runCompare(config: CompareConfig, opts: RunCompareOptions 
     records.push(...res.records);
     finished++;
     const main = res.records.filter((r) => r.method === job.method.label);
-    log(`[${i}/${jobs.length}] ${what}: val ${main.map((r) => `${fmtPct(r.valAvgKAccuracy)}%`).join(', ')}; ${split} ${main.map((r) => `${fmtPct(r.avgKAccuracy)}% (size ${r.meanSetSize.toFixed(2)})`).join(', ')}; best epoch ${res.bestEpoch + 1}/${config.epochs}; ${fmtSecs(res.seconds)}`);
+    // in the tuning stage the scored split is validation itself: print it once
+    const valPart = split === 'val' ? '' : `val ${main.map((r) => `${fmtPct(r.valAvgKAccuracy)}%`).join(', ')}; `;
+    log(`[${i}/${jobs.length}] ${what}: ${valPart}${split} ${main.map((r) => `${fmtPct(r.avgKAccuracy)}% (size ${r.meanSetSize.toFixed(2)})`).join(', ')}; best epoch ${res.bestEpoch + 1}/${config.epochs}; ${fmtSecs(res.seconds)}`);
     await writeAll(false, false);
   }
   const totalSeconds = (performance.now() - t0) / 1000;
