@@ -275,8 +275,9 @@ fi
 
 # ---- step 1: the device and the environment
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="$PATH:/usr/local/cuda/bin"; fi
-CC=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
-export ARCHS=${GPU_CHECK_CUDA_ARCHS:-${CC:-90}-real}
+# not CC: that name may be exported already (the C compiler), and cmake would read it
+CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+export ARCHS=${GPU_CHECK_CUDA_ARCHS:-${CAP:-90}-real}
 # the first python3 that has torch runs the peers (the GPU machine's python3 does)
 TORCH_PY=""
 TORCH_INFO="none"
