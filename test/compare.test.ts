@@ -1,11 +1,11 @@
 /** `avgk compare`: the experiment runner end to end on a tiny config, and config validation. */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../src/cli/main.js';
 import { validateCompareConfig, parseCompareConfig } from '../src/train/config.js';
 import { runCompare, summarize, type BayesRecord, type CompareRecord, type ResultRecord } from '../src/train/compare.js';
+import { tempDir } from './helpers/tmp.js';
 
 const TINY = {
   dataset: { name: 'synthetic', numClasses: 8, numSuperclasses: 2, dim: 6, nTrain: 400, nVal: 200, nTest: 200, zipfAlpha: 1, seed: 2 },
@@ -44,7 +44,7 @@ describe('avgk compare end to end (tiny synthetic config)', () => {
   let results: ResultRecord[];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'avgk-compare-'));
+    dir = tempDir('avgk-compare-');
     writeFileSync(join(dir, 'tiny.json'), JSON.stringify(TINY));
     run = await cli(['--config', 'tiny.json', '--out', 'out'], dir);
     results = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as ResultRecord[];
@@ -209,7 +209,7 @@ describe('config validation: one line naming the field', () => {
   });
 
   it('the CLI prints a bad config as one line on stderr and exits 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-compare-bad-'));
+    const dir = tempDir('avgk-compare-bad-');
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...TINY, ks: [1.5, 12] }));
     const r = await cli(['--config', 'bad.json', '--out', 'out'], dir);
     expect(r.code).toBe(2);
@@ -272,7 +272,7 @@ describe('per-method optimisers and tuning on validation', () => {
   });
 
   it('avgk compare with config.tune searches on validation only, then runs the test cells with the choices', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-tune-'));
+    const dir = tempDir('avgk-tune-');
     writeFileSync(join(dir, 'tune.json'), JSON.stringify({ ...TINY, methods: ['softmax', 'two-head'], seeds: [0], ks: [2], epochs: 1, tune: { seeds: [1], lr: [0.001, 0.05], options: { mu: [0.3] } } }));
     const r = await cli(['--config', 'tune.json', '--out', 'out'], dir);
     expect(r.code, r.stderr).toBe(0);
@@ -297,7 +297,7 @@ describe('per-method optimisers and tuning on validation', () => {
 
 describe('training that diverges', () => {
   it('a diverging tuning point is left out of the choice; a diverging test cell fails naming it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-diverge-'));
+    const dir = tempDir('avgk-diverge-');
     const base = { ...TINY, methods: ['softmax'], seeds: [0], ks: [2], epochs: 1 };
     writeFileSync(join(dir, 'tune.json'), JSON.stringify({ ...base, tune: { seeds: [1], lr: [1e6, 0.05] } }));
     const r = await cli(['--config', 'tune.json', '--out', 'out'], dir);
@@ -322,7 +322,7 @@ describe('one pipeline under train and compare', () => {
     const { specToConfig } = await import('../src/train/spec.js');
     const { buildRun, weightsHash } = await import('../src/train/pipeline.js');
     const { loadDataset } = await import('../src/data/index.js');
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-pipeline-'));
+    const dir = tempDir('avgk-pipeline-');
     const data = JSON.stringify({ name: 'synthetic', numClasses: 5, numSuperclasses: 1, dim: 6, nTrain: 200, nVal: 80, nTest: 80 });
     for (const method of ['two-head', 'role', 'softmax']) {
       const out = join(dir, method);

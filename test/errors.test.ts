@@ -1,12 +1,12 @@
 /** avgk's errors carry stable codes (src/errors.ts), and the CLI maps them to exit codes. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMethod, loadDataset, backend, loadPredictor, AvgkError, UsageError, DataError, CheckpointError, DeviceError, NativeError } from '../src/index.js';
 import { errorCode } from '../src/errors.js';
 import { parseCompareConfig } from '../src/train/config.js';
 import { runCli } from '../src/cli/main.js';
+import { tempDir } from './helpers/tmp.js';
 
 function codeOf(f: () => unknown): string | null {
   try {
@@ -33,7 +33,7 @@ describe('error types', () => {
     expect(codeOf(() => parseCompareConfig('{"dataset":{"name":"x"}}'))).toBe('ERR_AVGK_USAGE');
     expect(codeOf(() => loadDataset({ name: 'cifar10', dir: '/no/such/dir' }))).toBe('ERR_AVGK_DATA');
     expect(codeOf(() => backend().unary(99 as never, new Float32Array(1), new Float32Array(1), 0, 0))).toBe(backend().name === 'native' ? 'ERR_AVGK_NATIVE' : 'no error');
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-errors-'));
+    const dir = tempDir('avgk-errors-');
     writeFileSync(join(dir, 'bad.safetensors'), 'not a checkpoint');
     expect(await codeOfAsync(() => loadPredictor(join(dir, 'bad.safetensors')))).toBe('ERR_AVGK_CHECKPOINT');
     for (const [E, code] of [[UsageError, 'ERR_AVGK_USAGE'], [DataError, 'ERR_AVGK_DATA'], [CheckpointError, 'ERR_AVGK_CHECKPOINT']] as const) {
@@ -56,7 +56,7 @@ describe('error types', () => {
   });
 
   it('the CLI maps data and checkpoint errors to exit code 2 with one line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'avgk-errors-cli-'));
+    const dir = tempDir('avgk-errors-cli-');
     let err = '';
     const io = { stdout: { write: () => true }, stderr: { write: (c: string) => ((err += c), true) }, cwd: dir };
     const code = await runCli(['train', '--dataset', 'cifar10', '--data-dir', join(dir, 'none'), '--quiet'], io as never);
