@@ -307,6 +307,13 @@ describe('training that diverges', () => {
     expect(tuning.choices[0].chosen.lr).toBe(0.05);
     expect(tuning.choices[0].grid[0]).toMatchObject({ valAvgKAccuracy: null, diverged: true });
     expect(readFileSync(join(dir, 'out', 'tuning', 'tuning.md'), 'utf8')).toMatch(/\| \[lr=1000000\] \| diverged \| 0 \|/);
+    // a method with no point left fails before any test cell, and names the method
+    writeFileSync(join(dir, 'all.json'), JSON.stringify({ ...base, methods: ['softmax', 'two-head'], tune: { seeds: [1], lr: [1e6, 1e7] } }));
+    const all = await cli(['--config', 'all.json', '--out', 'all'], dir);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toMatch(/tuning: every grid point of softmax, two-head diverged on validation \(lr 1000000, 10000000; see tuning\/tuning\.md\): give smaller learning rates/);
+    expect(existsSync(join(dir, 'all', 'tuning', 'tuning.md'))).toBe(true);
+    expect(existsSync(join(dir, 'all', 'results.json'))).toBe(false);
     // without tuning, the diverging cell is the run's one error
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...base, optimizer: { ...TINY.optimizer, lr: 1e6 } }));
     const bad = await cli(['--config', 'bad.json', '--out', 'bad'], dir);

@@ -813,6 +813,13 @@ export async function runExperiment(config: CompareConfig, opts: RunCompareOptio
     await writeFileAtomic(join(tdir, 'tuning.md'), tuningMarkdown(choices, config.tune!, config.epochs) + '\n');
     files.push(join(tdir, 'tuning.json'), join(tdir, 'tuning.md'));
   }
+  // a method whose every point diverged has nothing to choose: stop here (the grid results are written)
+  const none = choices.filter((c) => c.grid.every((g) => g.diverged));
+  if (none.length > 0) {
+    throw new DivergenceError(
+      `tuning: every grid point of ${none.map((c) => c.method).join(', ')} diverged on validation (lr ${config.tune!.lr?.join(', ') ?? 'as configured'}${tdir ? '; see tuning/tuning.md' : ''}): give smaller learning rates in config.tune.lr`,
+    );
+  }
   for (const c of choices) log(`tuning: ${c.method}: chose ${c.chosen.label.slice(c.method.length + 1)} (val ${fmtPct(c.grid.find((g) => g.point === c.chosen)!.valAvgKAccuracy)}%)`);
   const notes = [
     `Tuned on validation (${fmtSecs((performance.now() - t0) / 1000)}, seeds ${config.tune!.seeds.join(', ')}${tdir ? ', see tuning/tuning.md' : ''}): ${choices.map((c) => `${c.method} ${c.chosen.label.slice(c.method.length + 1)}`).join('; ')}.`,
