@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "conv_ref.h"
 #include "kernels.h"
 #include "tuning.h"
 #include "tuning_env.h"
@@ -63,45 +64,9 @@ static void check(bool ok, const char* what, const std::string& ctx, double val 
   }
 }
 
-// ------------------------------------------------------------------ naive references (double)
-static void ref_conv_fwd(const std::vector<float>& x, const std::vector<float>& w, const float* bias,
-                         std::vector<double>& out, const ConvGeom& g) {
-  out.assign(g.n * g.o * g.oh * g.ow, 0.0);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t o = 0; o < g.o; ++o)
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          double s = bias ? bias[o] : 0.0;
-          for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t i = 0; i < g.kh; ++i)
-              for (int64_t j = 0; j < g.kw; ++j) {
-                int64_t iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                s += (double)x[((n * g.c + c) * g.h + iy) * g.w + ix] * w[((o * g.c + c) * g.kh + i) * g.kw + j];
-              }
-          out[((n * g.o + o) * g.oh + oy) * g.ow + ox] = s;
-        }
-}
-static void ref_conv_bwd(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& gy,
-                         std::vector<double>& gx, std::vector<double>& gw, const ConvGeom& g) {
-  gx.assign(g.n * g.c * g.h * g.w, 0.0);
-  gw.assign(g.o * g.c * g.kh * g.kw, 0.0);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t o = 0; o < g.o; ++o)
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          double gv = gy[((n * g.o + o) * g.oh + oy) * g.ow + ox];
-          for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t i = 0; i < g.kh; ++i)
-              for (int64_t j = 0; j < g.kw; ++j) {
-                int64_t iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                int64_t xi = ((n * g.c + c) * g.h + iy) * g.w + ix, wi = ((o * g.c + c) * g.kh + i) * g.kw + j;
-                gx[xi] += gv * w[wi];
-                gw[wi] += gv * x[xi];
-              }
-        }
-}
+// ------------------------------------------------------------------ naive references (double): conv_ref.h
+using avgk_test::ref_conv_bwd;
+using avgk_test::ref_conv_fwd;
 
 static ConvGeom mkconv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int64_t s,
                        int64_t p) {

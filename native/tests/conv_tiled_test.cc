@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_ref.h"
 #include "kernels.h"
 #include "tuning.h"
 #include "tuning_env.h"
@@ -45,58 +46,6 @@ static std::vector<float> randv(size_t n) {
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
-}
-
-static int64_t at(const ConvGeom& g, int64_t oy, int64_t i, int64_t* iy) {
-  *iy = oy * g.stride - g.pad + i;
-  return *iy >= 0 && *iy < g.h;
-}
-
-static void ref_fwd(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& bias,
-                    std::vector<double>& out, const ConvGeom& g) {
-  out.assign(g.n * g.o * g.oh * g.ow, 0.0);
-  for (int64_t b = 0; b < g.n; ++b)
-    for (int64_t o = 0; o < g.o; ++o)
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          double s = bias[o];
-          for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t i = 0; i < g.kh; ++i) {
-              int64_t iy;
-              if (!at(g, oy, i, &iy)) continue;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t ix = ox * g.stride - g.pad + j;
-                if (ix < 0 || ix >= g.w) continue;
-                s += (double)x[((b * g.c + c) * g.h + iy) * g.w + ix] * w[((o * g.c + c) * g.kh + i) * g.kw + j];
-              }
-            }
-          out[((b * g.o + o) * g.oh + oy) * g.ow + ox] = s;
-        }
-}
-
-// gx and gw together: each (output, tap) product scattered to both.
-static void ref_bwd(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& gy,
-                    std::vector<double>& gx, std::vector<double>& gw, const ConvGeom& g) {
-  gx.assign(g.n * g.c * g.h * g.w, 0.0);
-  gw.assign(g.o * g.c * g.kh * g.kw, 0.0);
-  for (int64_t b = 0; b < g.n; ++b)
-    for (int64_t o = 0; o < g.o; ++o)
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const double gv = gy[((b * g.o + o) * g.oh + oy) * g.ow + ox];
-          for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t i = 0; i < g.kh; ++i) {
-              int64_t iy;
-              if (!at(g, oy, i, &iy)) continue;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t ix = ox * g.stride - g.pad + j;
-                if (ix < 0 || ix >= g.w) continue;
-                const int64_t xi = ((b * g.c + c) * g.h + iy) * g.w + ix, wi = ((o * g.c + c) * g.kh + i) * g.kw + j;
-                gx[xi] += gv * w[wi];
-                gw[wi] += gv * x[xi];
-              }
-            }
-        }
 }
 
 static double rel_err(const std::vector<float>& a, const std::vector<double>& r) {
@@ -129,8 +78,8 @@ static void run(const ConvGeom& g, int64_t cap_bytes, int threads) {
   const auto x = randv(g.n * g.c * g.h * g.w), w = randv(g.o * g.c * g.kh * g.kw), bias = randv(g.o);
   const auto gy = randv(g.n * g.o * g.oh * g.ow);
   std::vector<double> rout, rgx, rgw;
-  ref_fwd(x, w, bias, rout, g);
-  ref_bwd(x, w, gy, rgx, rgw, g);
+  avgk_test::ref_conv_fwd(x, w, bias.data(), rout, g);
+  avgk_test::ref_conv_bwd(x, w, gy, rgx, rgw, g);
   std::vector<float> out(rout.size(), NAN), gx(rgx.size(), NAN), gw(rgw.size(), NAN);
   conv2d_forward(x.data(), w.data(), bias.data(), out.data(), g);
   check(rel_err(out, rout), "forward", ctx);
