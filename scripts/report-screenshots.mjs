@@ -52,7 +52,8 @@ function parseArgs(argv) {
   return o;
 }
 
-function findChromium() {
+/** The Chromium binary: CHROMIUM_BIN, else `chromium` or `chromium-browser` on PATH; null if none. */
+export function findChromium() {
   if (process.env.CHROMIUM_BIN) return process.env.CHROMIUM_BIN;
   for (const name of ['chromium', 'chromium-browser']) {
     for (const d of (process.env.PATH ?? '').split(delimiter)) {
@@ -203,7 +204,10 @@ async function main() {
   process.exit(failed ? 1 : 0);
 }
 
-main().catch((e) => {
-  console.error(`report-screenshots: error: ${e.message}`);
-  process.exit(1);
-});
+// run as a script, not when imported (test/report-browser.test.ts imports findChromium)
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    console.error(`report-screenshots: error: ${e.message}`);
+    process.exit(1);
+  });
+}

@@ -7,34 +7,18 @@
  * a missing browser is a failure.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../src/report/html.js';
 import { sampleReport } from '../src/report/sample.js';
+// @ts-expect-error: a plain ES module without types
+import { findChromium } from '../scripts/report-screenshots.mjs';
 
-function findChromium(): string | null {
-  const fromEnv = process.env.CHROMIUM_BIN;
-  if (fromEnv) return fromEnv;
-  for (const name of ['chromium', 'chromium-browser']) {
-    for (const d of (process.env.PATH ?? '').split(delimiter)) {
-      if (!d) continue;
-      const p = join(d, name);
-      try {
-        accessSync(p, constants.X_OK);
-        if (statSync(p).isFile()) return p;
-      } catch {
-        /* not here */
-      }
-    }
-  }
-  return null;
-}
-
-const chromium = findChromium();
+const chromium = (findChromium as () => string | null)();
 const inCI = !!process.env.CI;
 
 interface RunResult {
