@@ -39,6 +39,24 @@ function step(m: TwoHeadModel, opt: SGD, seed: number): void {
   opt.step();
 }
 
+describe('Tensor.swapStorage_', () => {
+  it('exchanges the storages of two dense leaves, and refuses mismatched or non-leaf tensors', () => {
+    const a = fromArray([1, 2, 3, 4], [2, 2]);
+    const b = fromArray([5, 6, 7, 8], [2, 2]);
+    const da = a.data;
+    a.swapStorage_(b);
+    expect(host(a)).toEqual([5, 6, 7, 8]);
+    expect(host(b)).toEqual([1, 2, 3, 4]);
+    expect(b.data).toBe(da);
+    expect(() => a.swapStorage_(fromArray([1, 2, 3, 4], [4]))).toThrow(/swapStorage_: .* differ in shape, dtype or device/);
+    expect(() => a.swapStorage_(fromArray([1, 2, 3, 4], [2, 2], { dtype: 'int32' }))).toThrow(/differ in shape, dtype or device/);
+    const leaf = fromArray([1, 2, 3, 4], [2, 2], { requiresGrad: true });
+    expect(() => a.swapStorage_(leaf.mul(2))).toThrow(/swapStorage_: only dense leaf tensors can swap storages/);
+    expect(() => a.swapStorage_(b.transpose(0, 1))).toThrow(/only dense leaf tensors/);
+    expect(host(a)).toEqual([5, 6, 7, 8]);
+  });
+});
+
 describe('ParameterEma', () => {
   it('follows θ̄ ← d·θ̄ + (1 − d)·θ from a copy of θ, per parameter', () => {
     const m = model(1);

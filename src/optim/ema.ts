@@ -9,7 +9,6 @@
  * Buffers (batch-norm running statistics) are not averaged: the module's own are used.
  */
 import { Tensor } from '../tensor/tensor.js';
-import type { Device } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { kernelsOn, type F32Storage } from '../backend/device.js';
@@ -28,20 +27,12 @@ export class ParameterEma {
     if (!(decay >= 0 && decay < 1)) throw new Error(`ParameterEma: decay must be in [0, 1), got ${decay}`);
     this.params = module.namedParameters();
     if (this.params.length === 0) throw new Error('ParameterEma: the module has no parameters');
-    this.averaged = this.params.map(([, p]) => {
-      const t = new Tensor(Float32Array.from(p.dataSync() as Float32Array), p.shape);
-      t.moveStorage_(p.device);
-      return t;
-    });
+    this.averaged = this.params.map(([, p]) => leafCopy(p.dataSync() as Float32Array, p));
   }
 
-  /** θ̄ ← decay·θ̄ + (1 − decay)·θ, on the parameters' device (θ̄ follows a parameter that moved). */
+  /** θ̄ ← decay·θ̄ + (1 − decay)·θ, on the parameters' device. */
   update(): void {
-    this.params.forEach(([, p], i) => {
-      const a = this.averaged[i]!;
-      if (a.device !== p.device) a.moveStorage_(p.device);
-      kernelsOn(p.device).axpby(p.data as F32Storage, a.data as F32Storage, this.decay, 1 - this.decay);
-    });
+    this.params.forEach(([, p], i) => kernelsOn(p.device).axpby(p.data as F32Storage, this.averagedAt(i).data as F32Storage, this.decay, 1 - this.decay));
   }
 
   /** fn() with θ̄ in the module, in eval mode, under noGrad; the module is restored even if fn throws. */
@@ -77,23 +68,27 @@ export class ParameterEma {
     });
     // all checked before any is written
     next.forEach((v, i) => {
-      const t = new Tensor(Float32Array.from(v), this.params[i]![1].shape);
-      t.moveStorage_(this.params[i]![1].device);
       this.averaged[i]!.dispose();
-      this.averaged[i] = t;
+      this.averaged[i] = leafCopy(v, this.params[i]![1]);
     });
   }
 
-  /** Moves θ̄ to `device` (update() also follows the parameters by itself). */
-  to(device: Device): void {
-    for (const a of this.averaged) a.moveStorage_(device);
+  /** θ̄ of parameter i, moved first to where the parameter is (θ̄ follows a module that moved). */
+  private averagedAt(i: number): Tensor {
+    const a = this.averaged[i]!;
+    const device = this.params[i]![1].device;
+    if (a.device !== device) a.moveStorage_(device);
+    return a;
   }
 
   private swap(): void {
-    this.params.forEach(([, p], i) => {
-      const a = this.averaged[i]!;
-      if (a.device !== p.device) a.moveStorage_(p.device);
-      p.swapStorage_(a);
-    });
+    this.params.forEach(([, p], i) => p.swapStorage_(this.averagedAt(i)));
   }
+}
+
+/** A dense leaf holding a copy of `values`, shaped and placed like `like`. */
+function leafCopy(values: Float32Array, like: Tensor): Tensor {
+  const t = new Tensor(Float32Array.from(values), like.shape);
+  t.moveStorage_(like.device);
+  return t;
 }

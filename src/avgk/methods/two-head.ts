@@ -13,7 +13,6 @@ import { checkOutputs, oneHotOn } from '../method.js';
 import type { MethodDef } from './registry-types.js';
 import { ParameterEma } from '../../optim/ema.js';
 import type { TwoHeadModel } from '../model.js';
-import type { Device } from '../../backend/device.js';
 
 /**
  * μ at an epoch: 0 during the `warmup` epochs (cross-entropy only), then ramped linearly over
@@ -150,7 +149,6 @@ export const twoHeadMethod: MethodDef<'two-head'> = {
               if (teacher) teacher.loadStateDict(s);
               else pendingEma = s;
             },
-            to: (device: Device) => teacher?.to(device),
           }
         : {}),
       ...(source === 'prev-epoch'
